@@ -1,0 +1,14 @@
+#ifndef CFILESYSTEM_H
+#define CFILESYSTEM_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/// Thin wrappers over Linux calls that Swift's Glibc module does not import
+/// (<sys/xattr.h>, and copy_file_range which needs _GNU_SOURCE).
+
+int cfs_fsetxattr(int fd, const char *name, const void *value, size_t size);
+ssize_t cfs_getxattr(const char *path, const char *name, void *value, size_t size);
+ssize_t cfs_copy_file_range(int fd_in, int fd_out, size_t length);
+
+#endif

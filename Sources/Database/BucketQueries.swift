@@ -1,0 +1,120 @@
+import PostgresNIO
+public import StorageCore
+
+/// `GET /bucket` options (spec §4).
+public struct BucketListOptions: Sendable, Equatable {
+    public enum SortColumn: String, Sendable { case id, name, createdAt = "created_at", updatedAt = "updated_at" }
+
+    public var limit: Int?
+    public var offset: Int?
+    public var sortColumn: SortColumn?
+    public var descending: Bool
+    /// Case-insensitive substring of the name; LIKE wildcards are literal.
+    public var search: String?
+
+    public init(limit: Int? = nil, offset: Int? = nil, sortColumn: SortColumn? = nil, descending: Bool = false, search: String? = nil) {
+        self.limit = limit
+        self.offset = offset
+        self.sortColumn = sortColumn
+        self.descending = descending
+        self.search = search
+    }
+}
+
+/// A column update that distinguishes "leave alone" from "set, possibly to NULL".
+public enum FieldUpdate<Value: Sendable>: Sendable {
+    case unchanged
+    case set(Value?)
+}
+
+extension Transaction {
+    public func bucket(id: String, forUpdate: Bool = false) async throws -> Bucket? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        let rows = try await query(
+            PostgresQuery(unsafeSQL: "SELECT \(Columns.bucket) FROM storage.buckets WHERE id = $1 LIMIT 1\(lock)",
+                          binds: bindings(id)))
+        return try await rows.collectBuckets().first
+    }
+
+    public func listBuckets(_ options: BucketListOptions) async throws -> [Bucket] {
+        var sql = "SELECT \(Columns.bucket) FROM storage.buckets"
+        var binds = PostgresBindings()
+        if let search = options.search, !search.isEmpty {
+            binds.append("%" + Self.escapeLike(search) + "%")
+            sql += " WHERE name ILIKE $\(binds.count)"
+        }
+        if let column = options.sortColumn {
+            sql += " ORDER BY \(column.rawValue) \(options.descending ? "DESC" : "ASC")"
+        }
+        if let limit = options.limit {
+            binds.append(Int64(limit))
+            sql += " LIMIT $\(binds.count)"
+        }
+        if let offset = options.offset {
+            binds.append(Int64(offset))
+            sql += " OFFSET $\(binds.count)"
+        }
+        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).collectBuckets()
+    }
+
+    public func insertBucket(
+        id: String, name: String, owner: Owner, isPublic: Bool, fileSizeLimit: Int64?,
+        allowedMimeTypes: [String]?, type: String
+    ) async throws {
+        try await query(
+            """
+            INSERT INTO storage.buckets (id, name, owner, owner_id, public, file_size_limit, allowed_mime_types, type)
+            VALUES (\(id), \(name), \(owner.uuid)::uuid, \(owner.id), \(isPublic), \(fileSizeLimit),
+                    \(allowedMimeTypes), \(type)::storage.buckettype)
+            """)
+    }
+
+    /// Returns how many rows the caller was allowed to update (0 or 1).
+    public func updateBucket(
+        id: String, isPublic: Bool?, fileSizeLimit: FieldUpdate<Int64>, allowedMimeTypes: FieldUpdate<[String]>
+    ) async throws -> Int {
+        var assignments: [String] = []
+        var binds = PostgresBindings()
+        if let isPublic {
+            binds.append(isPublic)
+            assignments.append("public = $\(binds.count)")
+        }
+        if case .set(let limit) = fileSizeLimit {
+            binds.append(limit)
+            assignments.append("file_size_limit = $\(binds.count)")
+        }
+        if case .set(let types) = allowedMimeTypes {
+            binds.append(types)
+            assignments.append("allowed_mime_types = $\(binds.count)")
+        }
+        guard !assignments.isEmpty else { return 0 }
+        binds.append(id)
+        let sql = "UPDATE storage.buckets SET \(assignments.joined(separator: ", ")) WHERE id = $\(binds.count) RETURNING id"
+        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).collect().count
+    }
+
+    /// Returns how many rows the caller was allowed to delete (0 or 1).
+    public func deleteBucket(id: String) async throws -> Int {
+        try await query("DELETE FROM storage.buckets WHERE id = \(id) RETURNING id").collect().count
+    }
+
+    public func bucketHasObjects(id: String) async throws -> Bool {
+        try await !query("SELECT 1 FROM storage.objects WHERE bucket_id = \(id) LIMIT 1").collect().isEmpty
+    }
+
+    /// Escapes `\`, `%` and `_` for a LIKE/ILIKE pattern with the default escape character.
+    public static func escapeLike(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "\\" || character == "%" || character == "_" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+}
+
+func bindings(_ values: String...) -> PostgresBindings {
+    var binds = PostgresBindings()
+    for value in values { binds.append(value) }
+    return binds
+}

@@ -1,0 +1,2 @@
+-- Placeholder kept so migration ids match upstream's.
+select 1;

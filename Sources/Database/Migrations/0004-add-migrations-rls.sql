@@ -1,0 +1,1 @@
+alter table storage.migrations enable row level security;

@@ -1,0 +1,1 @@
+alter table storage.buckets enable row level security;

@@ -1,0 +1,1 @@
+alter type storage.buckettype add value if not exists 'VECTOR';

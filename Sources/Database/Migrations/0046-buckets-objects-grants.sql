@@ -1,0 +1,9 @@
+-- The API roles reach both tables; row-level security decides which rows.
+grant all on storage.buckets, storage.objects to service_role, authenticated, anon;
+do $$
+begin
+  if exists (select 1 from pg_roles where rolname = 'postgres') then
+    grant all on storage.buckets, storage.objects to postgres with grant option;
+  end if;
+end
+$$;

@@ -1,0 +1,1 @@
+drop index if exists storage.idx_objects_lower_name;

@@ -1,0 +1,54 @@
+import Foundation
+public import PostgresNIO
+import StorageCore
+
+// jsonb columns (metadata, user_metadata) travel as JSONValue in both directions.
+extension JSONValue: PostgresEncodable, PostgresDecodable {}
+
+enum Columns {
+    /// Bucket columns in the order `decodeBucket` expects.
+    static let bucket = """
+        id, name, owner::text, owner_id, coalesce(public, false), type::text, file_size_limit,
+        array_remove(allowed_mime_types, NULL), created_at, updated_at
+        """
+
+    /// Object columns in the order `decodeObject` expects.
+    static let object = """
+        id, bucket_id, name, owner::text, owner_id, version, created_at, updated_at, last_accessed_at,
+        metadata, user_metadata
+        """
+}
+
+extension PostgresRow {
+    func decodeBucket() throws -> Bucket {
+        let (id, name, owner, ownerID, isPublic, type, limit, mimeTypes, createdAt, updatedAt) = try decode(
+            (String, String, String?, String?, Bool, String, Int64?, [String]?, Date?, Date?).self)
+        return Bucket(
+            id: id, name: name, owner: owner, ownerID: ownerID, isPublic: isPublic, type: type,
+            fileSizeLimit: limit, allowedMimeTypes: mimeTypes, createdAt: createdAt, updatedAt: updatedAt)
+    }
+
+    func decodeObject() throws -> ObjectRecord {
+        let (id, bucketID, name, owner, ownerID, version, createdAt, updatedAt, lastAccessedAt, metadata, userMetadata) =
+            try decode(
+                (UUID, String, String, String?, String?, String?, Date?, Date?, Date?, JSONValue?, JSONValue?).self)
+        return ObjectRecord(
+            id: id, bucketID: bucketID, name: name, owner: owner, ownerID: ownerID, version: version,
+            createdAt: createdAt, updatedAt: updatedAt, lastAccessedAt: lastAccessedAt,
+            metadata: metadata, userMetadata: userMetadata)
+    }
+}
+
+extension PostgresRowSequence {
+    func collectBuckets() async throws -> [Bucket] {
+        var buckets: [Bucket] = []
+        for try await row in self { buckets.append(try row.decodeBucket()) }
+        return buckets
+    }
+
+    func collectObjects() async throws -> [ObjectRecord] {
+        var objects: [ObjectRecord] = []
+        for try await row in self { objects.append(try row.decodeObject()) }
+        return objects
+    }
+}

@@ -1,0 +1,178 @@
+public import Logging
+public import PostgresNIO
+import NIOSSL
+public import ServiceLifecycle
+public import StorageCore
+
+/// Who a transaction acts as, and the request facts policies can read (spec §2.2).
+public struct DatabaseSession: Sendable {
+    /// Postgres role to assume (`anon`, `authenticated`, `service_role`, …).
+    public var role: String
+    /// The raw JWT, or `""`.
+    public var jwt: String
+    /// The JWT `sub`, or `""`.
+    public var sub: String
+    /// The verified JWT payload as JSON text.
+    public var claims: String
+    /// Request headers as a JSON object with lower-cased names.
+    public var headers: String
+    public var method: String
+    /// Path including the query string.
+    public var path: String
+    public var operation: StorageOperation?
+
+    public init(
+        role: String, jwt: String, sub: String, claims: String, headers: String = "{}",
+        method: String = "", path: String = "", operation: StorageOperation? = nil
+    ) {
+        self.role = role
+        self.jwt = jwt
+        self.sub = sub
+        self.claims = claims
+        self.headers = headers
+        self.method = method
+        self.path = path
+        self.operation = operation
+    }
+
+    /// The same request acting as the service role, for the "superuser" steps of spec §2.3.
+    public func asServiceRole(serviceKey: String) -> DatabaseSession {
+        var session = self
+        session.role = "service_role"
+        session.jwt = serviceKey
+        session.sub = ""
+        session.claims = #"{"role":"service_role"}"#
+        return session
+    }
+}
+
+/// The Postgres side of the server: a connection pool plus per-request transactions that take on
+/// the caller's role and JWT claims, so row-level security decides access.
+///
+/// Run it as a service (it owns the pool's background work) before issuing queries.
+public final class StorageDatabase: Service, Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    let configuration: DatabaseConfiguration
+
+    public init(configuration: DatabaseConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        var postgres: PostgresClient.Configuration
+        if let socketDirectory = configuration.unixSocketDirectory {
+            postgres = .init(
+                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(configuration.port)",
+                username: configuration.username, password: configuration.password, database: configuration.database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch configuration.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(.makeClientConfiguration())
+            case .require: tls = .require(.makeClientConfiguration())
+            }
+            postgres = .init(
+                host: configuration.host, port: configuration.port, username: configuration.username,
+                password: configuration.password, database: configuration.database, tls: tls)
+        }
+        postgres.options.maximumConnections = configuration.maximumConnections
+        postgres.options.connectTimeout = configuration.connectTimeout
+        postgres.options.additionalStartupParameters = [
+            ("application_name", "storage-api"),
+            ("search_path", "storage, public, extensions"),
+            ("statement_timeout", String(configuration.statementTimeoutMilliseconds)),
+        ]
+        self.client = PostgresClient(configuration: postgres, backgroundLogger: logger)
+    }
+
+    public func run() async throws {
+        await client.run()
+    }
+
+    /// Runs `body` inside `BEGIN … COMMIT` after setting the session GUCs of `session`.
+    /// Any error rolls back and comes out mapped to the storage error catalogue.
+    public func transaction<Result: Sendable>(
+        _ session: DatabaseSession, _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
+        try await run(session, commit: true, body)
+    }
+
+    /// Runs `body` as `session` and always rolls back: lookups plus the RLS probe of spec §2.3.
+    public func rolledBack<Result: Sendable>(
+        _ session: DatabaseSession, _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
+        try await run(session, commit: false, body)
+    }
+
+    private func run<Result: Sendable>(
+        _ session: DatabaseSession, commit: Bool, _ body: (Transaction) async throws -> Result
+    ) async throws -> Result {
+        do {
+            return try await withConnection { connection in
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let transaction = Transaction(connection: connection, logger: logger)
+                    try await transaction.become(session)
+                    let result = try await body(transaction)
+                    try await connection.query(commit ? "COMMIT" : "ROLLBACK", logger: logger)
+                    return result
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+            }
+        } catch {
+            throw DatabaseErrors.map(error)
+        }
+    }
+
+    /// Checks that the database answers (used by `/health`).
+    public func ping() async throws {
+        do {
+            try await withConnection { connection in
+                try await connection.query("SELECT 1", logger: logger)
+            }
+        } catch {
+            throw DatabaseErrors.map(error)
+        }
+    }
+
+    /// Leases a pooled connection for `body`.
+    func withConnection<Result: Sendable>(
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await client.withConnection { connection in
+            try await body(connection)
+        }
+    }
+}
+
+/// An open transaction on one connection. Queries run in order; do not share across tasks.
+public struct Transaction {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    /// Sets the role and request settings of `session` for the rest of the transaction.
+    /// Called again, it switches identity (the superuser steps inside a caller's transaction).
+    public func become(_ session: DatabaseSession) async throws {
+        try await connection.query(
+            """
+            SELECT set_config('role', \(session.role), true),
+                   set_config('request.jwt.claim.role', \(session.role), true),
+                   set_config('request.jwt', \(session.jwt), true),
+                   set_config('request.jwt.claim.sub', \(session.sub), true),
+                   set_config('request.jwt.claims', \(session.claims), true),
+                   set_config('request.headers', \(session.headers), true),
+                   set_config('request.method', \(session.method), true),
+                   set_config('request.path', \(session.path), true),
+                   set_config('storage.operation', \(session.operation?.rawValue ?? ""), true),
+                   set_config('storage.allow_delete_query', 'true', true)
+            """,
+            logger: logger)
+    }
+
+    /// Runs one statement.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await connection.query(query, logger: logger)
+    }
+}

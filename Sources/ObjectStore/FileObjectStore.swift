@@ -1,0 +1,331 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Crypto
+public import Logging
+public import NIOCore
+public import NIOPosix
+import StorageCore
+
+/// Stores objects as files under a root directory (`STORAGE_MODE=file`, spec §7.1).
+///
+/// Layout: `<root>/<bucket>/<key>` where keys are `<tenant>/<bucket>/<name>/<version>`. Writes go
+/// to a private temporary file that is fsynced and then renamed into place, so a reader sees
+/// either nothing or the complete object. Content type, cache control and ETag are kept in
+/// `user.supabase.*` extended attributes, as upstream does.
+public struct FileObjectStore: ObjectStore {
+    /// Bytes gathered before a write is handed to the thread pool.
+    static let writeChunkSize = 1 << 20
+    /// Bytes read per chunk when streaming a file out.
+    static let readChunkSize = 256 << 10
+
+    private let mapping: FilePathMapping
+    private let temporaryDirectory: String
+    private let threadPool: NIOThreadPool
+    private let logger: Logger
+
+    public var backendName: String { "file" }
+
+    /// Creates the store, making the root and the temporary directory if they are missing.
+    ///
+    /// - Parameters:
+    ///   - root: absolute path of `FILE_STORAGE_BACKEND_PATH`.
+    ///   - bucket: the backend bucket directory name inside `root` (`S3_BUCKET`, default `stub`).
+    public init(root: String, bucket: String, threadPool: NIOThreadPool = .singleton, logger: Logger) throws {
+        let bucketDirectory = try FilePathMapping(root: root).path(for: bucket)
+        self.mapping = FilePathMapping(root: bucketDirectory)
+        self.temporaryDirectory = FilePathMapping(root: root).root + "/.tmp"
+        self.threadPool = threadPool
+        self.logger = logger
+        try PosixFile.makeDirectories(mapping.root)
+        try PosixFile.makeDirectories(temporaryDirectory)
+    }
+
+    public func putObject<Body: AsyncSequence & Sendable>(
+        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String
+    ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
+        let finalPath = try mapping.path(for: key)
+        let temporaryPath = "\(temporaryDirectory)/\(UUID().uuidString.lowercased())"
+        let fd = try await blocking { () throws(ObjectStoreError) in
+            try PosixFile.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL)
+        }
+        var isOpen = true
+        do {
+            var hasher = Insecure.MD5()
+            var size: Int64 = 0
+            var pending = ByteBuffer()
+            for try await chunk in body {
+                size += Int64(chunk.readableBytes)
+                if pending.readableBytes == 0, chunk.readableBytes >= Self.writeChunkSize {
+                    hasher = try await write(chunk, to: fd, path: temporaryPath, hasher: hasher)
+                    continue
+                }
+                var chunk = chunk
+                pending.writeBuffer(&chunk)
+                if pending.readableBytes >= Self.writeChunkSize {
+                    hasher = try await write(pending, to: fd, path: temporaryPath, hasher: hasher)
+                    pending = ByteBuffer()
+                }
+            }
+            if pending.readableBytes > 0 {
+                hasher = try await write(pending, to: fd, path: temporaryPath, hasher: hasher)
+            }
+            let eTag = "\"\(hasher.finalize().hexString)\""
+            let status = try await blocking { () throws(ObjectStoreError) -> PosixFile.Status in
+                PosixFile.setAttribute(fd, name: "content-type", value: contentType)
+                PosixFile.setAttribute(fd, name: "cache-control", value: cacheControl)
+                PosixFile.setAttribute(fd, name: "etag", value: eTag)
+                try PosixFile.fsync(fd, path: temporaryPath)
+                let status = try PosixFile.status(fd: fd, path: temporaryPath)
+                PosixFile.close(fd)
+                return status
+            }
+            isOpen = false
+            try await moveIntoPlace(temporaryPath, finalPath)
+            return ObjectInfo(
+                size: size, eTag: eTag, lastModified: status.modified,
+                contentType: contentType, cacheControl: cacheControl)
+        } catch {
+            let stillOpen = isOpen
+            try? await blocking { () throws(ObjectStoreError) in
+                if stillOpen { PosixFile.close(fd) }
+                try PosixFile.unlink(temporaryPath)
+            }
+            throw error
+        }
+    }
+
+    private func write(
+        _ buffer: ByteBuffer, to fd: Int32, path: String, hasher: Insecure.MD5
+    ) async throws -> Insecure.MD5 {
+        try await blocking { () throws(ObjectStoreError) -> Insecure.MD5 in
+            var hasher = hasher
+            buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            try PosixFile.write(fd, buffer, path: path)
+            return hasher
+        }
+    }
+
+    /// Renames a complete temporary file to its final name, creating parent directories.
+    /// A concurrent delete may remove an empty parent between mkdir and rename, so retry.
+    private func moveIntoPlace(_ temporaryPath: String, _ finalPath: String) async throws {
+        let directory = PosixFile.parentDirectory(of: finalPath)
+        try await blocking { () throws(ObjectStoreError) in
+            var attempt = 0
+            while true {
+                try PosixFile.makeDirectories(directory)
+                do throws(ObjectStoreError) {
+                    try PosixFile.rename(temporaryPath, to: finalPath)
+                    break
+                } catch where error.code == .notFound && attempt < 5 {
+                    attempt += 1
+                }
+            }
+            PosixFile.fsyncDirectory(directory)
+        }
+    }
+
+    public func getObject(_ key: String, conditions: ReadConditions) async throws -> ObjectContent {
+        let path = try mapping.path(for: key)
+        let info = try await blocking { () throws(ObjectStoreError) in try readInfo(path) }
+        if conditions.isNotModified(info) {
+            return ObjectContent(info: info, outcome: .notModified, body: .empty)
+        }
+        var range: ClosedRange<Int64>? = nil
+        var outcome = ReadOutcome.whole
+        if let request = conditions.range {
+            switch request.resolve(size: info.size) {
+            case .partial(let resolved):
+                range = resolved
+                outcome = .partial(resolved)
+            case .unsatisfiable:
+                return ObjectContent(info: info, outcome: .rangeNotSatisfiable, body: .empty)
+            }
+        }
+        let start = range?.lowerBound ?? 0
+        let length = range.map { $0.upperBound - $0.lowerBound + 1 } ?? info.size
+        let pool = threadPool
+        let body = ByteStream {
+            let reader = FileReader(path: path, offset: start, length: length, threadPool: pool)
+            return { try await reader.next() }
+        }
+        return ObjectContent(info: info, outcome: outcome, body: body)
+    }
+
+    public func headObject(_ key: String) async throws -> ObjectInfo {
+        let path = try mapping.path(for: key)
+        return try await blocking { () throws(ObjectStoreError) in try readInfo(path) }
+    }
+
+    private func readInfo(_ path: String) throws(ObjectStoreError) -> ObjectInfo {
+        let status = try PosixFile.status(path)
+        guard status.isRegularFile else { throw ObjectStoreError(.notFound, "\(path) is not a file") }
+        let eTag =
+            PosixFile.attribute(path, name: "etag")
+            ?? "\"\(String(Int64(status.modified.timeIntervalSince1970 * 1000), radix: 16))-\(String(status.size, radix: 16))\""
+        return ObjectInfo(
+            size: status.size, eTag: eTag, lastModified: status.modified,
+            contentType: PosixFile.attribute(path, name: "content-type"),
+            cacheControl: PosixFile.attribute(path, name: "cache-control"))
+    }
+
+    public func deleteObjects(_ keys: [String]) async throws {
+        let paths = try keys.map { key throws(ObjectStoreError) in try mapping.path(for: key) }
+        let stop = mapping.root
+        try await blocking { () throws(ObjectStoreError) in
+            for path in paths {
+                try PosixFile.unlink(path)
+                PosixFile.removeEmptyDirectories(from: PosixFile.parentDirectory(of: path), upTo: stop)
+            }
+        }
+    }
+
+    public func copyObject(
+        from source: String, to destination: String, contentType: String?, cacheControl: String?
+    ) async throws -> ObjectInfo {
+        let sourcePath = try mapping.path(for: source)
+        let finalPath = try mapping.path(for: destination)
+        let temporaryPath = "\(temporaryDirectory)/\(UUID().uuidString.lowercased())"
+        let info = try await blocking { () throws(ObjectStoreError) -> ObjectInfo in
+            let sourceInfo = try readInfo(sourcePath)
+            let input = try PosixFile.open(sourcePath, flags: O_RDONLY)
+            defer { PosixFile.close(input) }
+            let output = try PosixFile.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL)
+            do throws(ObjectStoreError) {
+                try PosixFile.copyContents(from: input, to: output, size: sourceInfo.size, path: temporaryPath)
+                let type = contentType ?? sourceInfo.contentType ?? "application/octet-stream"
+                let cache = cacheControl ?? sourceInfo.cacheControl ?? "no-cache"
+                PosixFile.setAttribute(output, name: "content-type", value: type)
+                PosixFile.setAttribute(output, name: "cache-control", value: cache)
+                PosixFile.setAttribute(output, name: "etag", value: sourceInfo.eTag)
+                try PosixFile.fsync(output, path: temporaryPath)
+                let status = try PosixFile.status(fd: output, path: temporaryPath)
+                PosixFile.close(output)
+                return ObjectInfo(
+                    size: status.size, eTag: sourceInfo.eTag, lastModified: status.modified,
+                    contentType: type, cacheControl: cache)
+            } catch {
+                PosixFile.close(output)
+                try? PosixFile.unlink(temporaryPath)
+                throw error
+            }
+        }
+        do {
+            try await moveIntoPlace(temporaryPath, finalPath)
+        } catch {
+            try? await blocking { () throws(ObjectStoreError) in try PosixFile.unlink(temporaryPath) }
+            throw error
+        }
+        return info
+    }
+
+    public func checkHealth() async throws {
+        let directory = temporaryDirectory
+        try await blocking { () throws(ObjectStoreError) in
+            let probe = "\(directory)/.health-\(UUID().uuidString.lowercased())"
+            let fd = try PosixFile.open(probe, flags: O_WRONLY | O_CREAT | O_EXCL)
+            PosixFile.close(fd)
+            try PosixFile.unlink(probe)
+        }
+    }
+
+    /// Removes temporary files nobody has written to for `age` (left by a killed process).
+    /// Live writers touch their file continuously, so they are never swept.
+    public func sweepAbandonedTemporaryFiles(olderThan age: Duration) async throws -> Int {
+        let directory = temporaryDirectory
+        let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
+        return try await blocking { () throws(ObjectStoreError) -> Int in
+            guard let handle = opendir(directory) else {
+                throw PosixFile.error("opendir", path: directory)
+            }
+            defer { closedir(handle) }
+            var removed = 0
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                }
+                guard name != ".", name != ".." else { continue }
+                let path = "\(directory)/\(name)"
+                if let status = try? PosixFile.status(path), status.modified < cutoff {
+                    try? PosixFile.unlink(path)
+                    removed += 1
+                }
+            }
+            return removed
+        }
+    }
+
+    private func blocking<Result: Sendable>(
+        _ work: @escaping @Sendable () throws(ObjectStoreError) -> Result
+    ) async throws -> Result {
+        try await threadPool.runIfActive { try work() }
+    }
+}
+
+/// Reads a byte range of a file in chunks on a thread pool. The descriptor opens on the first
+/// read and closes at the end, on error, or when the reader is dropped (client went away).
+private final class FileReader: @unchecked Sendable {
+    private let path: String
+    private var offset: Int64
+    private var remaining: Int64
+    private let threadPool: NIOThreadPool
+    private var fd: Int32 = -1
+
+    init(path: String, offset: Int64, length: Int64, threadPool: NIOThreadPool) {
+        self.path = path
+        self.offset = offset
+        self.remaining = length
+        self.threadPool = threadPool
+    }
+
+    deinit {
+        if fd >= 0 { PosixFile.close(fd) }
+    }
+
+    func next() async throws -> ByteBuffer? {
+        guard remaining > 0 else {
+            closeDescriptor()
+            return nil
+        }
+        let path = self.path
+        let offset = self.offset
+        let length = Int(min(remaining, Int64(FileObjectStore.readChunkSize)))
+        if fd < 0 {
+            fd = try await threadPool.runIfActive { () throws(ObjectStoreError) in
+                try PosixFile.open(path, flags: O_RDONLY)
+            }
+        }
+        let fd = self.fd
+        let chunk = try await threadPool.runIfActive { () throws(ObjectStoreError) in
+            try PosixFile.read(fd, offset: offset, length: length, path: path)
+        }
+        guard chunk.readableBytes > 0 else {
+            closeDescriptor()
+            throw ObjectStoreError(.io, "\(path) is shorter than expected")
+        }
+        self.offset += Int64(chunk.readableBytes)
+        remaining -= Int64(chunk.readableBytes)
+        return chunk
+    }
+
+    private func closeDescriptor() {
+        if fd >= 0 {
+            PosixFile.close(fd)
+            fd = -1
+        }
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        for byte in self {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

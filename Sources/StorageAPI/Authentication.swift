@@ -1,0 +1,66 @@
+public import Auth
+import HTTPTypes
+import Hummingbird
+import StorageCore
+import StorageService
+
+/// Turns the `Authorization` header into a `Caller` (spec §2.1).
+public struct Authenticator: Sendable {
+    let verifier: JWTVerifier
+
+    public init(verifier: JWTVerifier) {
+        self.verifier = verifier
+    }
+
+    /// The token: the header value with a leading `Bearer ` removed (case-insensitive).
+    static func token(_ request: Request) -> String? {
+        guard let value = request.headers[.authorization] else { return nil }
+        let trimmed = value.drop { $0 == " " }
+        if trimmed.count >= 6, trimmed.prefix(6).lowercased() == "bearer" {
+            let rest = trimmed.dropFirst(6)
+            if rest.isEmpty { return "" }
+            if rest.first == " " || rest.first == "\t" { return String(rest.drop { $0 == " " || $0 == "\t" }) }
+        }
+        return String(trimmed)
+    }
+
+    /// A caller with a valid JWT, or AccessDenied with the verifier's message.
+    ///
+    /// - Parameter requireHeader: routes validated by upstream's header schema answer a missing
+    ///   header with a validation error; the others verify an empty token.
+    func caller(_ request: Request, requireHeader: Bool = true) async throws -> Caller {
+        guard let token = Self.token(request) else {
+            if requireHeader { throw StorageError.validation("headers must have required property 'authorization'") }
+            return try await verified("", request: request)
+        }
+        return try await verified(token, request: request)
+    }
+
+    /// The allow-invalid-JWT routes: a missing or invalid token reads as anonymous.
+    func optionalCaller(_ request: Request) async -> Caller {
+        if let token = Self.token(request), let jwt = try? await verifier.verify(token) {
+            return Caller(jwt: jwt, request: facts(request))
+        }
+        return Caller(jwt: nil, request: facts(request))
+    }
+
+    /// A caller for routes that take no token at all (public reads).
+    func anonymous(_ request: Request) -> Caller {
+        Caller(jwt: nil, request: facts(request))
+    }
+
+    private func verified(_ token: String, request: Request) async throws -> Caller {
+        do {
+            return Caller(jwt: try await verifier.verify(token), request: facts(request))
+        } catch {
+            throw StorageError.accessDenied(error.message)
+        }
+    }
+
+    private func facts(_ request: Request) -> RequestFacts {
+        let query = request.uri.query.map { "?" + $0 } ?? ""
+        return RequestFacts(
+            headers: request.headersJSON, method: request.method.rawValue,
+            path: String(StoragePath.relative(request.uri.path)) + query)
+    }
+}

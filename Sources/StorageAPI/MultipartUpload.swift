@@ -1,0 +1,195 @@
+import Foundation
+import Hummingbird
+import MultipartKit
+import NIOCore
+import StorageCore
+
+/// A `multipart/form-data` upload read as a stream (spec §5.1): the text fields sent before the
+/// file part, the file part's headers, and the file bytes as an async sequence.
+///
+/// Only the first part with a `filename` is the file; fields after it are not seen, as upstream.
+/// The file sequence ends at the part's closing boundary and throws if the request ends first,
+/// so a truncated body can never become an object.
+final class MultipartUpload: AsyncSequence, @unchecked Sendable {
+    typealias Element = ByteBuffer
+
+    /// Most text fields read before the file part.
+    static let maximumFields = 10
+    /// Longest text field kept.
+    static let maximumFieldBytes = 1 << 20
+
+    private enum Event {
+        case header(String, String)
+        case body(ByteBuffer)
+        case complete
+    }
+
+    private let parser: MultipartParser
+    private var source: RequestBody.AsyncIterator
+    // The parser pushes events from `execute`; they are consumed in order. One task owns this.
+    private var events: [Event] = []
+    private var eventIndex = 0
+    private var fileFinished = false
+
+    /// Text fields that preceded the file part.
+    private(set) var fields: [String: String] = [:]
+    /// Whether a field exceeded `maximumFieldBytes` (its name).
+    private(set) var oversizedField: String?
+    /// The file part's own `Content-Type`, if it sent one.
+    private(set) var fileContentType: String?
+
+    private init(boundary: String, source: RequestBody.AsyncIterator) {
+        self.parser = MultipartParser(boundary: boundary)
+        self.source = source
+        parser.onHeader = { [unowned self] name, value in events.append(.header(name, value)) }
+        parser.onBody = { [unowned self] buffer in
+            // Coalesce the parser's many small slices into one buffer per request chunk.
+            if case .body(var pending)? = events.last, events.count > eventIndex {
+                pending.writeBuffer(&buffer)
+                events[events.count - 1] = .body(pending)
+            } else {
+                events.append(.body(buffer))
+            }
+        }
+        parser.onPartComplete = { [unowned self] in events.append(.complete) }
+    }
+
+    /// The boundary parameter of a `multipart/form-data` content type.
+    static func boundary(fromContentType contentType: String) -> String? {
+        let parameters = HeaderParameters(contentType)
+        guard let boundary = parameters["boundary"], !boundary.isEmpty, boundary.utf8.count <= 200 else { return nil }
+        return boundary
+    }
+
+    /// Reads the request up to the start of the file part.
+    static func read(_ body: RequestBody, boundary: String) async throws -> MultipartUpload {
+        let upload = MultipartUpload(boundary: boundary, source: body.makeAsyncIterator())
+        try await upload.readUntilFilePart()
+        return upload
+    }
+
+    private func readUntilFilePart() async throws {
+        var headers: [(String, String)] = []
+        var value = ByteBuffer()
+        while true {
+            guard let event = try await nextEvent() else { throw StorageError.noContent }
+            switch event {
+            case .header(let name, let text):
+                headers.append((name, text))
+                continue
+            case .body, .complete:
+                break
+            }
+            let disposition = HeaderParameters(headers.first { $0.0.lowercased() == "content-disposition" }?.1 ?? "")
+            if disposition["filename"] != nil || disposition["filename*"] != nil {
+                fileContentType = headers.first { $0.0.lowercased() == "content-type" }?.1
+                // Hand the first bytes (or the end) back to the file stream.
+                eventIndex -= 1
+                return
+            }
+            if case .body(var bytes) = event {
+                if value.readableBytes + bytes.readableBytes > Self.maximumFieldBytes {
+                    oversizedField = disposition["name"] ?? ""
+                } else {
+                    value.writeBuffer(&bytes)
+                }
+                continue
+            }
+            if let name = disposition["name"], fields.count < Self.maximumFields, fields[name] == nil {
+                fields[name] = String(buffer: value)
+            }
+            headers = []
+            value = ByteBuffer()
+        }
+    }
+
+    /// The next parser event, feeding request chunks as needed; nil when the request has ended.
+    private func nextEvent() async throws -> Event? {
+        while eventIndex >= events.count {
+            events.removeAll(keepingCapacity: true)
+            eventIndex = 0
+            guard let chunk = try await source.next() else { return nil }
+            do {
+                try parser.execute(chunk)
+            } catch {
+                throw StorageError.invalidRequest("Malformed multipart/form-data body")
+            }
+        }
+        defer { eventIndex += 1 }
+        return events[eventIndex]
+    }
+
+    /// The file bytes; single pass.
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(upload: self) }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let upload: MultipartUpload
+        mutating func next() async throws -> ByteBuffer? { try await upload.nextFileChunk() }
+    }
+
+    private func nextFileChunk() async throws -> ByteBuffer? {
+        while !fileFinished {
+            guard let event = try await nextEvent() else {
+                throw StorageError.invalidRequest("Unexpected end of form")
+            }
+            switch event {
+            case .body(let bytes) where bytes.readableBytes > 0: return bytes
+            case .body, .header: continue
+            case .complete: fileFinished = true
+            }
+        }
+        return nil
+    }
+}
+
+/// `type; key=value; key="quoted \"value\""` header parameters (Content-Type, Content-Disposition).
+/// Keys are case-insensitive; `filename*=UTF-8''…` is percent-decoded.
+struct HeaderParameters {
+    private var values: [String: String] = [:]
+
+    init(_ header: String) {
+        var index = header.startIndex
+        // Skip the leading type (`form-data`, `multipart/form-data`).
+        while index < header.endIndex, header[index] != ";" { index = header.index(after: index) }
+        while index < header.endIndex {
+            index = header.index(after: index)
+            while index < header.endIndex, header[index] == " " || header[index] == "\t" { index = header.index(after: index) }
+            var key = ""
+            while index < header.endIndex, header[index] != "=", header[index] != ";" {
+                key.append(header[index])
+                index = header.index(after: index)
+            }
+            var value = ""
+            if index < header.endIndex, header[index] == "=" {
+                index = header.index(after: index)
+                if index < header.endIndex, header[index] == "\"" {
+                    index = header.index(after: index)
+                    while index < header.endIndex, header[index] != "\"" {
+                        if header[index] == "\\" {
+                            index = header.index(after: index)
+                            if index == header.endIndex { break }
+                        }
+                        value.append(header[index])
+                        index = header.index(after: index)
+                    }
+                    if index < header.endIndex { index = header.index(after: index) }
+                    while index < header.endIndex, header[index] != ";" { index = header.index(after: index) }
+                } else {
+                    while index < header.endIndex, header[index] != ";" {
+                        value.append(header[index])
+                        index = header.index(after: index)
+                    }
+                    value = value.trimmingCharacters(in: .whitespaces)
+                }
+            }
+            let name = key.trimmingCharacters(in: .whitespaces).lowercased()
+            guard !name.isEmpty else { continue }
+            if name.hasSuffix("*"), let quote = value.range(of: "''") {
+                value = String(value[quote.upperBound...]).removingPercentEncoding ?? value
+            }
+            if values[name] == nil { values[name] = value }
+        }
+    }
+
+    subscript(key: String) -> String? { values[key.lowercased()] }
+}

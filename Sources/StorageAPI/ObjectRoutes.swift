@@ -1,0 +1,238 @@
+import Database
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ObjectStore
+import StorageCore
+import StorageService
+
+/// Object write, list, copy, move and delete routes (spec §5.1, §5.3–§5.7).
+struct ObjectRoutes: Sendable {
+    let service: StorageService
+    let authenticator: Authenticator
+
+    func register(on router: some RouterMethods<StorageRequestContext>) {
+        router.post("object/:bucket/**", use: upload)
+        router.put("object/:bucket/**", use: update)
+        router.delete("object/:bucket/**", use: deleteOne)
+        router.delete("object/:bucket", use: deleteMany)
+        router.post("object/list/:bucket", use: listV1)
+        router.post("object/list-v2/:bucket", use: listV2)
+        router.post("object/copy", use: copy)
+        router.post("object/move", use: move)
+    }
+
+    @Sendable func upload(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        let upsert = request.headers[.xUpsert] == "true"
+        return try await store(request, upsert: upsert, operation: .objectUpload)
+    }
+
+    /// `PUT` always upserts (upstream creates missing objects too).
+    @Sendable func update(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        try await store(request, upsert: true, operation: .objectUploadUpdate)
+    }
+
+    private func store(_ request: Request, upsert: Bool, operation: StorageOperation) async throws -> Response {
+        let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 1)
+        let caller = try await authenticator.caller(request)
+        try BucketName.validate(bucket)
+        try ObjectKey.validate(key)
+        let object = try await UploadBodies.upload(
+            request, bucket: bucket, key: key, upsert: upsert, operation: operation
+        ) { uploadRequest in try await service.upload(uploadRequest, caller: caller) }
+        return Responses.json(.object([
+            ("Id", .string(object.id.uuidString.lowercased())),
+            ("Key", .string("\(bucket)/\(key)")),
+        ]))
+    }
+
+    @Sendable func deleteOne(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 1)
+        let caller = try await authenticator.caller(request)
+        try await service.deleteObject(bucketID: bucket, name: key, caller: caller)
+        return Responses.message("Successfully deleted")
+    }
+
+    @Sendable func deleteMany(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 1)
+        let caller = try await authenticator.caller(request)
+        let body = try await JSONBody.read(request, context: context)
+        guard let prefixes = try body.stringArray("prefixes") else {
+            throw StorageError.validation("body must have required property 'prefixes'")
+        }
+        guard !prefixes.isEmpty else { throw StorageError.validation("body/prefixes must NOT have fewer than 1 items") }
+        let deleted = try await service.deleteObjects(bucketID: bucket, names: prefixes, caller: caller)
+        return Responses.json(.array(deleted.map { .object(JSONOutput.objectRow($0)) }))
+    }
+
+    @Sendable func listV1(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
+        let caller = try await authenticator.caller(request)
+        let body = try await JSONBody.read(request, context: context)
+        guard let prefix = try body.string("prefix") else {
+            throw StorageError.validation("body must have required property 'prefix'")
+        }
+        var options = ListV1Options(prefix: prefix)
+        options.limit = try body.integer("limit", minimum: 1) ?? 100
+        options.offset = try body.integer("offset", minimum: 0) ?? 0
+        options.search = try body.string("search") ?? ""
+        if let sortBy = try body.object("sortBy") {
+            guard let column = try sortBy.choice("column", ["name", "updated_at", "created_at", "last_accessed_at"]) else {
+                throw StorageError.validation("body/sortBy must have required property 'column'")
+            }
+            options.sortColumn = column
+            options.sortOrder = try sortBy.choice("order", ["asc", "desc"]) ?? "asc"
+        }
+        let entries = try await service.listObjects(bucketID: bucket, options: options, caller: caller)
+        return Responses.json(.array(entries.map { entry in
+            .object([
+                ("name", .string(entry.name)),
+                ("id", entry.id.map { .string($0.uuidString.lowercased()) } ?? .null),
+                ("updated_at", .timestamp(entry.updatedAt)),
+                ("created_at", .timestamp(entry.createdAt)),
+                ("last_accessed_at", .timestamp(entry.lastAccessedAt)),
+                ("metadata", .optional(entry.metadata)),
+            ])
+        }))
+    }
+
+    @Sendable func listV2(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
+        // Upstream has no header schema here: a missing token fails verification instead.
+        let caller = try await authenticator.caller(request, requireHeader: false)
+        let body = try await JSONBody.read(request, context: context, allowEmpty: true)
+        var options = ListV2Options()
+        options.prefix = try body.string("prefix") ?? ""
+        options.limit = try body.integer("limit", minimum: 1) ?? StorageService.listV2MaximumLimit
+        options.cursor = try body.string("cursor")
+        options.withDelimiter = try body.boolean("with_delimiter") ?? false
+        if let sortBy = try body.object("sortBy") {
+            guard let column = try sortBy.choice("column", ["name", "updated_at", "created_at"]) else {
+                throw StorageError.validation("body/sortBy must have required property 'column'")
+            }
+            options.sortColumn = column
+            options.sortOrder = try sortBy.choice("order", ["asc", "desc"])
+        }
+        let page = try await service.listObjectsV2(bucketID: bucket, options: options, caller: caller)
+        var members: [(String, JSONOutput)] = [("hasNext", .bool(page.hasNext))]
+        if let cursor = page.nextCursor { members.append(("nextCursor", .string(cursor))) }
+        if let key = page.nextCursorKey { members.append(("nextCursorKey", .string(key))) }
+        let delimited = options.withDelimiter
+        members.append(("folders", .array(page.folders.map { folder in
+            .object([
+                ("key", .optional(folder.key)),
+                ("name", .string(folder.name)),
+                ("id", .null),
+                ("updated_at", .timestamp(folder.updatedAt)),
+                ("created_at", .timestamp(folder.createdAt)),
+                ("last_accessed_at", .null),
+                ("metadata", .null),
+            ])
+        })))
+        members.append(("objects", .array(page.objects.map { object in
+            var fields: [(String, JSONOutput)] = delimited ? [("key", .optional(object.key))] : []
+            fields += [
+                ("id", object.id.map { .string($0.uuidString.lowercased()) } ?? .null),
+                ("name", .string(object.name)),
+                ("metadata", .optional(object.metadata)),
+                ("updated_at", .timestamp(object.updatedAt)),
+                ("created_at", .timestamp(object.createdAt)),
+                ("last_accessed_at", .timestamp(object.lastAccessedAt)),
+            ]
+            return .object(fields)
+        })))
+        return Responses.json(.object(members))
+    }
+
+    @Sendable func copy(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(request)
+        let body = try await JSONBody.read(request, context: context)
+        let bucket = try body.requiredString("bucketId")
+        let sourceKey = try body.requiredString("sourceKey")
+        let destinationKey = try body.requiredString("destinationKey")
+        let destinationBucket = try body.string("destinationBucket") ?? bucket
+        let metadata = try body.object("metadata")
+        let copyRequest = CopyRequest(
+            sourceBucket: bucket, sourceKey: sourceKey, destinationBucket: destinationBucket,
+            destinationKey: destinationKey, upsert: request.headers[.xUpsert] == "true",
+            copyMetadata: try body.boolean("copyMetadata") ?? true,
+            mimeType: try metadata?.string("mimetype"),
+            cacheControl: try metadata?.string("cacheControl"),
+            userMetadata: UploadBodies.userMetadata(base64: request.headers[.xMetadata]))
+        let object = try await service.copyObject(copyRequest, caller: caller)
+        return Responses.json(.object(
+            [("Id", .string(object.id.uuidString.lowercased())), ("Key", .string("\(destinationBucket)/\(destinationKey)"))]
+                + JSONOutput.objectRow(object)))
+    }
+
+    @Sendable func move(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        let caller = try await authenticator.caller(request)
+        let body = try await JSONBody.read(request, context: context)
+        let bucket = try body.requiredString("bucketId")
+        try await service.moveObject(
+            sourceBucket: bucket, sourceKey: try body.requiredString("sourceKey"),
+            destinationBucket: try body.string("destinationBucket") ?? bucket,
+            destinationKey: try body.requiredString("destinationKey"), caller: caller)
+        return Responses.message("Successfully moved")
+    }
+}
+
+/// Turns an upload request body (multipart form or raw bytes) into an `UploadRequest` (spec §5.1).
+enum UploadBodies {
+    /// Longest accepted custom metadata document.
+    static let maximumUserMetadataBytes = 1 << 20
+
+    /// Parses the body's form and hands the streaming upload to `perform`.
+    static func upload<Result>(
+        _ request: Request, bucket: String, key: String, upsert: Bool, operation: StorageOperation,
+        perform: (UploadRequest<ByteStream>) async throws -> Result
+    ) async throws -> Result {
+        let contentType = request.headers[.contentType] ?? ""
+        if contentType.lowercased().hasPrefix("multipart/form-data") {
+            guard let boundary = MultipartUpload.boundary(fromContentType: contentType) else {
+                throw StorageError.invalidRequest("Multipart: Boundary not found")
+            }
+            let form = try await MultipartUpload.read(request.body, boundary: boundary)
+            if let field = form.oversizedField, field == "metadata" || field == "userMetadata" {
+                throw StorageError.entityTooLarge("The user_metadata exceeded the maximum allowed size")
+            }
+            let cacheControl = form.fields["cacheControl"].flatMap { $0.isEmpty ? nil : "max-age=\($0)" } ?? "no-cache"
+            // As busboy reports it: the part's type without parameters.
+            let partType = form.fileContentType.map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+            let mimeType = form.fields["contentType"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? partType.flatMap { $0.isEmpty ? nil : $0 } ?? "application/octet-stream"
+            return try await perform(UploadRequest(
+                bucketID: bucket, name: key, upsert: upsert, mimeType: mimeType, cacheControl: cacheControl,
+                userMetadata: userMetadata(json: form.fields["metadata"] ?? form.fields["userMetadata"]),
+                xRobotsTag: request.headers[.xRobotsTag], declaredLength: request.declaredContentLength,
+                exactLength: nil, body: ByteStream(form), operation: operation))
+        }
+        return try await perform(UploadRequest(
+            bucketID: bucket, name: key, upsert: upsert,
+            mimeType: contentType.isEmpty ? "application/octet-stream" : contentType,
+            cacheControl: request.headers[.cacheControl] ?? "no-cache",
+            userMetadata: userMetadata(base64: request.headers[.xMetadata]),
+            xRobotsTag: request.headers[.xRobotsTag], declaredLength: request.declaredContentLength,
+            exactLength: request.declaredContentLength, body: ByteStream(request.body), operation: operation))
+    }
+
+    /// `x-metadata`: base64 of a JSON document; anything invalid is ignored (spec §5.1).
+    static func userMetadata(base64: String?) -> JSONValue? {
+        guard let base64, let data = Data(base64Encoded: base64) else { return nil }
+        return userMetadata(json: String(decoding: data, as: UTF8.self))
+    }
+
+    /// A JSON metadata field, spread into an object as upstream does; invalid JSON is ignored.
+    static func userMetadata(json: String?) -> JSONValue? {
+        guard let json, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)) else { return nil }
+        switch value {
+        case .object: return value
+        case .array(let elements):
+            return .object(Dictionary(uniqueKeysWithValues: elements.enumerated().map { (String($0.offset), $0.element) }))
+        case .string(let text):
+            return .object(Dictionary(uniqueKeysWithValues: text.enumerated().map { (String($0.offset), .string(String($0.element))) }))
+        default: return .object([:])
+        }
+    }
+}

@@ -1,0 +1,55 @@
+public import Hummingbird
+public import Logging
+import NIOCore
+import StorageCore
+public import StorageService
+
+/// The HTTP API: every route of the Storage contract, at the root and under `/storage/v1`.
+public struct StorageAPI: Sendable {
+    let service: StorageService
+    let authenticator: Authenticator
+    let cors: CORSPolicy
+    let logger: Logger
+
+    public init(service: StorageService, authenticator: Authenticator, cors: CORSPolicy, logger: Logger) {
+        self.service = service
+        self.authenticator = authenticator
+        self.cors = cors
+        self.logger = logger
+    }
+
+    /// The router with middleware and routes in place.
+    public func router() -> Router<StorageRequestContext> {
+        let router = Router(context: StorageRequestContext.self)
+        // Middleware must exist before routes: each route captures the chain at registration.
+        router.add(middleware: EnvelopeMiddleware(cors: cors, logger: logger))
+        for mount in [router.group(""), router.group(RouterPath(StoragePath.mountPrefix))] {
+            HealthRoutes(service: service).register(on: mount)
+            BucketRoutes(service: service, authenticator: authenticator).register(on: mount)
+            ObjectRoutes(service: service, authenticator: authenticator).register(on: mount)
+            ReadRoutes(service: service, authenticator: authenticator).register(on: mount)
+        }
+        return router
+    }
+}
+
+/// `/status`, `/version` and `/health` (decisions.md).
+struct HealthRoutes: Sendable {
+    let service: StorageService
+
+    func register(on router: some RouterMethods<StorageRequestContext>) {
+        router.get("status") { _, _ in Response(status: .ok) }
+        router.get("version") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "0.1.0"))) }
+        router.get("health") { _, _ in
+            let (database, storage) = await service.health()
+            let healthy = database == nil && storage == nil
+            return Responses.json(
+                .object([
+                    ("healthy", .bool(healthy)),
+                    ("database", .string(database.map { "error: \($0)" } ?? "ok")),
+                    ("storage", .string(storage.map { "error: \($0)" } ?? "ok")),
+                ]),
+                status: healthy ? .ok : .serviceUnavailable)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The opaque list-v2 continuation token (spec §5.5): base64 of newline-joined `k:v` pairs —
+/// `l` the last name returned, `o` the sort order, `c` the sort column, `a` the last row's sort
+/// value — in upstream's format. A folder's `l` ends with `/`, so the next page can skip the
+/// folder without confusing it with a file of the same name.
+public struct ListCursor: Sendable, Equatable {
+    public var startAfter: String
+    public var sortOrder: String?
+    public var sortColumn: String?
+    public var sortColumnAfter: String?
+
+    public init(startAfter: String, sortOrder: String? = nil, sortColumn: String? = nil, sortColumnAfter: String? = nil) {
+        self.startAfter = startAfter
+        self.sortOrder = sortOrder
+        self.sortColumn = sortColumn
+        self.sortColumnAfter = sortColumnAfter
+    }
+
+    static let invalid = StorageError.invalidParameter("Invalid Parameter continuation token")
+
+    /// The token text.
+    public var encoded: String {
+        let parts = [("l", startAfter), ("o", sortOrder), ("c", sortColumn), ("a", sortColumnAfter)]
+            .compactMap { key, value in value.flatMap { $0.isEmpty ? nil : "\(key):\($0)" } }
+        return Data(parts.joined(separator: "\n").utf8).base64EncodedString()
+    }
+
+    /// Parses a token, throwing `InvalidParameter` for anything this server did not issue.
+    public init(decoding token: String) throws(StorageError) {
+        guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8), !text.isEmpty else {
+            throw Self.invalid
+        }
+        var cursor = ListCursor(startAfter: "", sortOrder: "asc")
+        for part in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            guard part.count >= 2, part.dropFirst().first == ":" else { throw Self.invalid }
+            let value = String(part.dropFirst(2))
+            switch part.first {
+            case "l": cursor.startAfter = value
+            case "o":
+                guard value == "asc" || value == "desc" else { throw Self.invalid }
+                cursor.sortOrder = value
+            case "c":
+                guard ["name", "created_at", "updated_at"].contains(value) else { throw Self.invalid }
+                cursor.sortColumn = value
+            case "a": cursor.sortColumnAfter = value
+            default: throw Self.invalid
+            }
+        }
+        self = cursor
+    }
+}

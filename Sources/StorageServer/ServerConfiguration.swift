@@ -1,0 +1,189 @@
+import Foundation
+public import Database
+public import Logging
+
+/// Where object bytes are kept (`STORAGE_MODE`).
+public enum StorageMode: String, Sendable {
+    /// A local or shared directory (`FILE_STORAGE_BACKEND_PATH`).
+    case file
+    /// MinIO or SeaweedFS, path-style addressing.
+    case selfHosted = "self-hosted"
+    /// AWS S3, Hetzner Object Storage, Backblaze B2.
+    case cloud
+}
+
+/// Everything the server reads from its environment (decisions.md, "Process and configuration").
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var database: DatabaseConfiguration
+    public var jwtSecret: String
+    public var jwtAlgorithm: String
+    public var jwks: String?
+    /// `SERVICE_KEY` / `ANON_KEY` when given; otherwise minted from the secret.
+    public var serviceKey: String?
+    public var anonKey: String?
+    public var storageMode: StorageMode
+    public var fileStoragePath: String
+    public var s3Bucket: String
+    public var tenantID: String
+    public var uploadFileSizeLimit: Int64
+    public var imageTransformationEnabled: Bool
+    public var corsAllowedOrigins: [String]
+    public var uploadSignedURLExpirationSeconds: Int
+    public var tusURLExpiryMilliseconds: Int64
+    public var emptyBucketMaximum: Int
+    public var logLevel: Logger.Level
+
+    /// What a command needs: `migrate` only the database, `keys` only the secret.
+    public enum Purpose: Sendable { case serve, migrate, keys }
+
+    /// Every variable, for `--help`.
+    public static let documentation = """
+        Configuration comes from the environment (upstream names in parentheses are accepted too):
+          PORT (SERVER_PORT)                     listen port, default 5000
+          HOST (SERVER_HOST)                     listen address, default 0.0.0.0
+          DATABASE_URL                           postgres://user:password@host:port/db (required)
+          DATABASE_MAX_CONNECTIONS               connection pool size, default 20
+          DATABASE_STATEMENT_TIMEOUT             milliseconds, default 30000
+          AUTH_JWT_SECRET (PGRST_JWT_SECRET)     HS secret for user JWTs and URL tokens (required)
+          AUTH_JWT_ALGORITHM (PGRST_JWT_ALGORITHM)  HS256 (default), HS384 or HS512
+          JWT_JWKS                               JWKS JSON adding RS/ES/EdDSA/HS keys
+          SERVICE_KEY, ANON_KEY                  keys to use instead of ones minted from the secret
+          STORAGE_MODE                           file (default), self-hosted or cloud
+          FILE_STORAGE_BACKEND_PATH (STORAGE_FILE_BACKEND_PATH)  file-mode root, default ./data/storage
+          S3_BUCKET (STORAGE_S3_BUCKET, GLOBAL_S3_BUCKET)  backend bucket; in file mode a sub-folder, default stub
+          TENANT_ID (PROJECT_REF)                first segment of backend keys, default storage-single-tenant
+          UPLOAD_FILE_SIZE_LIMIT (FILE_SIZE_LIMIT)  global object size limit in bytes, default 52428800
+          IMAGE_TRANSFORMATION_ENABLED (ENABLE_IMAGE_TRANSFORMATION)  true (default) or false
+          CORS_ALLOWED_ORIGINS                   comma-separated origins, default *
+          UPLOAD_SIGNED_URL_EXPIRATION_TIME (SIGNED_UPLOAD_URL_EXPIRATION_TIME)  seconds, default 7200
+          TUS_URL_EXPIRY_MS                      unfinished resumable upload lifetime, default 86400000
+          STORAGE_EMPTY_BUCKET_MAX               most objects POST /bucket/:id/empty removes, default 200000
+          LOG_LEVEL                              trace, debug, info (default), notice, warning, error, critical
+        """
+
+    /// Reads and validates the environment. Throws one error naming the first bad variable.
+    public static func fromEnvironment(
+        _ environment: [String: String], for purpose: Purpose = .serve
+    ) throws(ConfigurationError) -> ServerConfiguration {
+        var reader = EnvironmentReader(environment)
+        let needsDatabase = purpose != .keys
+        let needsSecret = purpose != .migrate
+
+        let databaseURL = reader.string("DATABASE_URL")
+        var database = DatabaseConfiguration(host: "localhost", username: "postgres", password: nil, database: nil)
+        if needsDatabase {
+            guard let databaseURL, !databaseURL.isEmpty else {
+                throw ConfigurationError(variable: "DATABASE_URL", problem: "is required")
+            }
+            do {
+                database = try DatabaseConfiguration(url: databaseURL)
+            } catch {
+                throw ConfigurationError(variable: "DATABASE_URL", problem: error.description)
+            }
+            database.maximumConnections = try reader.integer("DATABASE_MAX_CONNECTIONS", default: 20, in: 1...1000)
+            database.statementTimeoutMilliseconds = try reader.integer(
+                "DATABASE_STATEMENT_TIMEOUT", default: 30_000, in: 0...86_400_000)
+        }
+        let secret = reader.string("AUTH_JWT_SECRET", "PGRST_JWT_SECRET") ?? ""
+        if needsSecret, secret.isEmpty {
+            throw ConfigurationError(variable: "AUTH_JWT_SECRET", problem: "is required")
+        }
+        let algorithm = reader.string("AUTH_JWT_ALGORITHM", "PGRST_JWT_ALGORITHM") ?? "HS256"
+        guard ["HS256", "HS384", "HS512"].contains(algorithm) else {
+            throw ConfigurationError(variable: "AUTH_JWT_ALGORITHM", problem: "must be HS256, HS384 or HS512")
+        }
+        let modeText = reader.string("STORAGE_MODE") ?? "file"
+        guard let mode = StorageMode(rawValue: modeText) else {
+            throw ConfigurationError(variable: "STORAGE_MODE", problem: "must be file, self-hosted or cloud, not \(modeText)")
+        }
+        let levelText = (reader.string("LOG_LEVEL") ?? "info").lowercased()
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ConfigurationError(variable: "LOG_LEVEL", problem: "must be trace, debug, info, notice, warning, error or critical")
+        }
+        let origins = (reader.string("CORS_ALLOWED_ORIGINS") ?? "*")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let tenant = reader.string("TENANT_ID", "PROJECT_REF") ?? "storage-single-tenant"
+        guard !tenant.isEmpty, !tenant.contains("/"), tenant != ".", tenant != ".." else {
+            throw ConfigurationError(variable: "TENANT_ID", problem: "must be a non-empty name without '/'")
+        }
+        let bucket = reader.string("S3_BUCKET", "STORAGE_S3_BUCKET", "GLOBAL_S3_BUCKET") ?? (mode == .file ? "stub" : "")
+        if mode == .file, bucket.isEmpty || bucket.contains("/") || bucket.hasPrefix(".") {
+            throw ConfigurationError(variable: "S3_BUCKET", problem: "must be a folder name without '/' that does not start with '.'")
+        }
+        if mode != .file {
+            throw ConfigurationError(variable: "STORAGE_MODE", problem: "\(mode.rawValue) needs the S3 backend, which this build does not include yet")
+        }
+
+        return ServerConfiguration(
+            host: reader.string("HOST", "SERVER_HOST") ?? "0.0.0.0",
+            port: try reader.integer("PORT", "SERVER_PORT", default: 5000, in: 0...65535),
+            database: database,
+            jwtSecret: secret,
+            jwtAlgorithm: algorithm,
+            jwks: reader.string("JWT_JWKS").flatMap { $0.isEmpty ? nil : $0 },
+            serviceKey: reader.string("SERVICE_KEY").flatMap { $0.isEmpty ? nil : $0 },
+            anonKey: reader.string("ANON_KEY").flatMap { $0.isEmpty ? nil : $0 },
+            storageMode: mode,
+            fileStoragePath: reader.string("FILE_STORAGE_BACKEND_PATH", "STORAGE_FILE_BACKEND_PATH") ?? "./data/storage",
+            s3Bucket: bucket,
+            tenantID: tenant,
+            uploadFileSizeLimit: Int64(
+                try reader.integer("UPLOAD_FILE_SIZE_LIMIT", "FILE_SIZE_LIMIT", default: 52_428_800, in: 0...Int.max)),
+            imageTransformationEnabled: try reader.boolean(
+                "IMAGE_TRANSFORMATION_ENABLED", "ENABLE_IMAGE_TRANSFORMATION", default: true),
+            corsAllowedOrigins: origins.isEmpty ? ["*"] : origins,
+            uploadSignedURLExpirationSeconds: try reader.integer(
+                "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME", default: 7200, in: 1...31_536_000),
+            tusURLExpiryMilliseconds: Int64(
+                try reader.integer("TUS_URL_EXPIRY_MS", default: 86_400_000, in: 1000...Int.max)),
+            emptyBucketMaximum: try reader.integer("STORAGE_EMPTY_BUCKET_MAX", default: 200_000, in: 1...Int.max),
+            logLevel: level)
+    }
+}
+
+/// A missing or invalid setting; its description is the single line printed at start-up.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let variable: String
+    public let problem: String
+    public var description: String { "configuration error: \(variable) \(problem)" }
+}
+
+/// Reads variables by name, accepting aliases (first non-empty wins).
+struct EnvironmentReader {
+    let environment: [String: String]
+
+    init(_ environment: [String: String]) { self.environment = environment }
+
+    func string(_ names: String...) -> String? {
+        for name in names {
+            if let value = environment[name], !value.isEmpty { return value }
+        }
+        return nil
+    }
+
+    func integer(_ names: String..., default defaultValue: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let (name, text) = first(names) else { return defaultValue }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+            throw ConfigurationError(variable: name, problem: "must be a whole number in \(range.lowerBound)...\(range.upperBound), not \(text)")
+        }
+        return value
+    }
+
+    func boolean(_ names: String..., default defaultValue: Bool) throws(ConfigurationError) -> Bool {
+        guard let (name, text) = first(names) else { return defaultValue }
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError(variable: name, problem: "must be true or false, not \(text)")
+        }
+    }
+
+    private func first(_ names: [String]) -> (String, String)? {
+        for name in names {
+            if let value = environment[name], !value.isEmpty { return (name, value) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,152 @@
+public import Database
+import Foundation
+public import StorageCore
+
+/// A new bucket's settings (`POST /bucket`).
+public struct BucketCreation: Sendable {
+    public var id: String
+    public var name: String
+    public var isPublic: Bool
+    public var fileSizeLimit: Int64?
+    public var allowedMimeTypes: [String]?
+    public var type: String
+
+    public init(id: String, name: String, isPublic: Bool, fileSizeLimit: Int64?, allowedMimeTypes: [String]?, type: String) {
+        self.id = id
+        self.name = name
+        self.isPublic = isPublic
+        self.fileSizeLimit = fileSizeLimit
+        self.allowedMimeTypes = allowedMimeTypes
+        self.type = type
+    }
+}
+
+/// Changes to a bucket (`PUT /bucket/:id`); `nil` leaves a setting alone.
+public struct BucketChanges: Sendable {
+    public var isPublic: Bool?
+    public var fileSizeLimit: FieldUpdate<Int64>
+    public var allowedMimeTypes: FieldUpdate<[String]>
+
+    public init(isPublic: Bool?, fileSizeLimit: FieldUpdate<Int64>, allowedMimeTypes: FieldUpdate<[String]>) {
+        self.isPublic = isPublic
+        self.fileSizeLimit = fileSizeLimit
+        self.allowedMimeTypes = allowedMimeTypes
+    }
+
+    var isEmpty: Bool {
+        if isPublic != nil { return false }
+        if case .set = fileSizeLimit { return false }
+        if case .set = allowedMimeTypes { return false }
+        return true
+    }
+}
+
+extension StorageService {
+    /// Bucket-delete emptiness checks and object batches are this size.
+    static let deleteBatchSize = 500
+
+    public func listBuckets(caller: Caller, options: BucketListOptions) async throws -> [Bucket] {
+        try await database.transaction(caller.session(.bucketList)) { try await $0.listBuckets(options) }
+    }
+
+    public func bucket(id: String, caller: Caller) async throws -> Bucket {
+        let bucket = try await database.transaction(caller.session(.bucketGet)) { try await $0.bucket(id: id) }
+        guard let bucket else { throw StorageError.noSuchBucket }
+        return bucket
+    }
+
+    /// Creates a bucket under RLS; the owner is the caller's `sub`.
+    public func createBucket(_ creation: BucketCreation, caller: Caller) async throws {
+        guard BucketName.isValidForCreation(creation.name), BucketName.isValid(creation.id),
+            !creation.name.hasSuffix("--table-s3")
+        else { throw StorageError.invalidBucketName }
+        try validateLimits(fileSizeLimit: creation.fileSizeLimit, allowedMimeTypes: creation.allowedMimeTypes)
+        guard creation.type == "STANDARD" else {
+            throw StorageError(
+                code: .invalidRequest, statusCode: 400, error: "FeatureNotEnabled",
+                message: "Bucket type \(creation.type) is not supported by this server")
+        }
+        do {
+            try await database.transaction(caller.session(.bucketCreate)) { transaction in
+                try await transaction.insertBucket(
+                    id: creation.id, name: creation.name, owner: caller.owner, isPublic: creation.isPublic,
+                    fileSizeLimit: creation.fileSizeLimit, allowedMimeTypes: creation.allowedMimeTypes,
+                    type: creation.type)
+            }
+        } catch let error as StorageError where error.code == .resourceAlreadyExists {
+            throw StorageError.bucketAlreadyExists
+        }
+    }
+
+    public func updateBucket(id: String, changes: BucketChanges, caller: Caller) async throws {
+        try BucketName.validate(id)
+        guard !changes.isEmpty else { throw StorageError.noContent }
+        if case .set(let limit) = changes.fileSizeLimit {
+            try validateLimits(fileSizeLimit: limit, allowedMimeTypes: nil)
+        }
+        if case .set(let types) = changes.allowedMimeTypes {
+            try validateLimits(fileSizeLimit: nil, allowedMimeTypes: types)
+        }
+        let updated = try await database.transaction(caller.session(.bucketUpdate)) { transaction in
+            try await transaction.updateBucket(
+                id: id, isPublic: changes.isPublic, fileSizeLimit: changes.fileSizeLimit,
+                allowedMimeTypes: changes.allowedMimeTypes)
+        }
+        guard updated > 0 else { throw StorageError.noSuchBucket }
+    }
+
+    /// Deletes an empty bucket: emptiness is checked as superuser under a row lock, the delete
+    /// itself runs under RLS. Backend bytes are never touched (there are none).
+    public func deleteBucket(id: String, caller: Caller) async throws {
+        try BucketName.validate(id)
+        try await database.transaction(superuser(caller, .bucketDelete)) { transaction in
+            guard try await transaction.bucket(id: id, forUpdate: true) != nil else { throw StorageError.noSuchBucket }
+            guard try await !transaction.bucketHasObjects(id: id) else { throw StorageError.bucketNotEmpty }
+            try await transaction.become(caller.session(.bucketDelete))
+            guard try await transaction.deleteBucket(id: id) > 0 else { throw StorageError.noSuchBucket }
+        }
+    }
+
+    /// Deletes every object of the bucket the caller may delete (decisions.md: under RLS), in
+    /// batches whose bytes are removed inside each batch's transaction.
+    public func emptyBucket(id: String, caller: Caller) async throws {
+        try BucketName.validate(id)
+        let session = caller.session(.bucketEmpty)
+        let visible = try await database.transaction(session) { transaction in
+            guard try await transaction.bucket(id: id) != nil else { throw StorageError.noSuchBucket }
+            return try await transaction.countObjects(bucketID: id, upTo: settings.emptyBucketMaximum + 1)
+        }
+        guard visible <= settings.emptyBucketMaximum else {
+            throw StorageError(
+                code: .invalidRequest, statusCode: 409, error: "InvalidRequest",
+                message: "Unable to empty the bucket because it contains too many objects")
+        }
+        // Walk the visible rows in id order, deleting each page: rows the caller may see but not
+        // delete are stepped over rather than ending the walk.
+        let startedAt = Date()
+        var cursor: UUID? = nil
+        while true {
+            let scanned = try await database.transaction(session) { transaction in
+                let ids = try await transaction.objectIDs(
+                    bucketID: id, createdBefore: startedAt, after: cursor, limit: Self.deleteBatchSize)
+                let rows = try await transaction.deleteObjects(ids: ids)
+                do {
+                    try await store.deleteObjects(rows.map(backendKey))
+                } catch {
+                    throw backendFailure(error, name: id)
+                }
+                return ids
+            }
+            guard scanned.count == Self.deleteBatchSize, let last = scanned.last else { break }
+            cursor = last
+        }
+    }
+
+    /// `file_size_limit` must not exceed the global limit; mime entries must be well formed.
+    func validateLimits(fileSizeLimit: Int64?, allowedMimeTypes: [String]?) throws {
+        if let limit = fileSizeLimit, limit > settings.uploadFileSizeLimit {
+            throw StorageError.entityTooLarge()
+        }
+        if let allowedMimeTypes { try AllowedMimeTypes.validate(allowedMimeTypes) }
+    }
+}

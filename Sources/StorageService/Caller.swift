@@ -1,0 +1,45 @@
+public import Auth
+public import Database
+public import StorageCore
+
+/// Facts about the HTTP request that policies may read (`request.headers`, `request.method`,
+/// `request.path`).
+public struct RequestFacts: Sendable {
+    /// Request headers as a JSON object with lower-cased names.
+    public var headers: String
+    public var method: String
+    /// Path including the query string.
+    public var path: String
+
+    public init(headers: String, method: String, path: String) {
+        self.headers = headers
+        self.method = method
+        self.path = path
+    }
+}
+
+/// Who is making a request: a verified JWT, or nobody (routes that allow anonymous access).
+public struct Caller: Sendable {
+    /// The verified token; `nil` for an anonymous caller.
+    public let jwt: VerifiedJWT?
+    public let request: RequestFacts
+
+    public init(jwt: VerifiedJWT?, request: RequestFacts) {
+        self.jwt = jwt
+        self.request = request
+    }
+
+    public var isAnonymous: Bool { jwt == nil }
+    /// The Postgres role the caller's transactions take on.
+    public var role: String { jwt?.role ?? "anon" }
+    /// Owner columns for rows this caller creates (spec §6.5).
+    public var owner: Owner { Owner(sub: jwt?.sub) }
+
+    /// The session of a transaction acting as this caller.
+    public func session(_ operation: StorageOperation) -> DatabaseSession {
+        DatabaseSession(
+            role: role, jwt: jwt?.token ?? "", sub: jwt?.sub ?? "",
+            claims: jwt?.payload ?? #"{"role":"anon"}"#,
+            headers: request.headers, method: request.method, path: request.path, operation: operation)
+    }
+}

@@ -1,0 +1,64 @@
+import Database
+public import ObjectStore
+public import StorageCore
+
+/// How a read route authorizes (spec §5.2).
+public enum ReadAccess: Sendable {
+    /// `/object/:bucket/*`: a missing or invalid token reads as anonymous, which may only read
+    /// public buckets.
+    case anyone
+    /// `/object/authenticated/…`: a valid JWT is required.
+    case authenticated
+    /// `/object/public/…`: no token; the bucket must be public.
+    case publicOnly
+    /// Signed URLs: the token already authorized this object.
+    case signed
+}
+
+/// An object's bytes with its row.
+public struct ObjectDownload: Sendable {
+    public var object: ObjectRecord
+    public var content: ObjectContent
+}
+
+extension StorageService {
+    /// Finds a readable object's row: public buckets (and signed reads) as superuser, private
+    /// ones under RLS. Anonymous readers of a private bucket see NoSuchBucket.
+    public func findObject(
+        bucketID: String, name: String, caller: Caller, access: ReadAccess, operation: StorageOperation
+    ) async throws -> ObjectRecord {
+        try BucketName.validate(bucketID)
+        try ObjectKey.validate(name)
+        let object = try await database.rolledBack(superuser(caller, operation)) { transaction -> ObjectRecord? in
+            guard let bucket = try await transaction.bucket(id: bucketID) else { throw StorageError.noSuchBucket }
+            switch access {
+            case .publicOnly:
+                guard bucket.isPublic else { throw StorageError.noSuchBucket }
+            case .anyone where caller.isAnonymous:
+                guard bucket.isPublic else { throw StorageError.noSuchBucket }
+            case .anyone, .authenticated:
+                if !bucket.isPublic { try await transaction.become(caller.session(operation)) }
+            case .signed:
+                break
+            }
+            return try await transaction.object(bucketID: bucketID, name: name)
+        }
+        guard let object else { throw StorageError.noSuchKey }
+        return object
+    }
+
+    /// Opens an object for download under `conditions` (Range, If-None-Match, If-Modified-Since).
+    public func download(
+        bucketID: String, name: String, caller: Caller, access: ReadAccess, operation: StorageOperation,
+        conditions: ReadConditions
+    ) async throws -> ObjectDownload {
+        let object = try await findObject(
+            bucketID: bucketID, name: name, caller: caller, access: access, operation: operation)
+        do {
+            let content = try await store.getObject(backendKey(object), conditions: conditions)
+            return ObjectDownload(object: object, content: content)
+        } catch {
+            throw backendFailure(error, name: name)
+        }
+    }
+}

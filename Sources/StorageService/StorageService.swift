@@ -1,0 +1,110 @@
+import Auth
+public import Database
+import Foundation
+public import Logging
+public import ObjectStore
+public import StorageCore
+
+/// Settings the use cases need.
+public struct StorageSettings: Sendable {
+    /// First segment of every backend key (`TENANT_ID`).
+    public var tenantID: String
+    /// The global object size limit (`UPLOAD_FILE_SIZE_LIMIT`).
+    public var uploadFileSizeLimit: Int64
+    /// The service-role key, the JWT of the "superuser" identity (spec §2.2).
+    public var serviceKey: String
+    /// Most objects `POST /bucket/:id/empty` removes (`STORAGE_EMPTY_BUCKET_MAX`).
+    public var emptyBucketMaximum: Int
+
+    public init(tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000) {
+        self.tenantID = tenantID
+        self.uploadFileSizeLimit = uploadFileSizeLimit
+        self.serviceKey = serviceKey
+        self.emptyBucketMaximum = emptyBucketMaximum
+    }
+}
+
+/// The storage use cases: buckets, uploads, downloads, listing, copy, move and delete.
+///
+/// Each use case keeps spec §7's order of operations: authorization (row-level security, as the
+/// caller) before any byte is written, bytes durable before their row is committed, and new
+/// bytes removed again whenever the row is not written.
+public struct StorageService: Sendable {
+    let database: StorageDatabase
+    let store: any ObjectStore
+    let settings: StorageSettings
+    let logger: Logger
+
+    public init(database: StorageDatabase, store: any ObjectStore, settings: StorageSettings, logger: Logger) {
+        self.database = database
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// The global size limit, for routes that report it.
+    public var uploadFileSizeLimit: Int64 { settings.uploadFileSizeLimit }
+
+    /// The session of the "superuser" steps of a caller's request (spec §2.3).
+    func superuser(_ caller: Caller, _ operation: StorageOperation) -> DatabaseSession {
+        caller.session(operation).asServiceRole(serviceKey: settings.serviceKey)
+    }
+
+    /// `<tenant>/<bucket>/<name>/<version>` (spec §7.1); legacy rows without a version have none.
+    func backendKey(bucketID: String, name: String, version: String?) -> String {
+        let base = "\(settings.tenantID)/\(bucketID)/\(name)"
+        return version.map { "\(base)/\($0)" } ?? base
+    }
+
+    func backendKey(_ object: ObjectRecord) -> String {
+        backendKey(bucketID: object.bucketID, name: object.name, version: object.version)
+    }
+
+    /// The largest object `name` may be in `bucket` (spec §6.3); placeholders must be empty.
+    func sizeLimit(for bucket: Bucket, name: String) -> Int64 {
+        if ObjectKey.isFolderPlaceholder(name) { return 0 }
+        return min(settings.uploadFileSizeLimit, bucket.fileSizeLimit ?? .max)
+    }
+
+    /// Translates a backend failure into the catalogue; storage errors pass through.
+    func backendFailure(_ error: any Error, name: String) -> any Error {
+        guard let error = error as? ObjectStoreError else { return error }
+        switch error.code {
+        case .notFound: return StorageError.noSuchKeyInBackend
+        case .invalidKey: return StorageError.invalidKey(name)
+        case .noSpace: return StorageError.backendError("The storage backend is out of space")
+        default: return StorageError.backendError("The storage backend failed: \(error.message)")
+        }
+    }
+
+    /// Removes bytes nobody references any more. Failure only costs space, so it is logged.
+    func discardBytes(_ keys: [String]) async {
+        guard !keys.isEmpty else { return }
+        do {
+            try await store.deleteObjects(keys)
+        } catch {
+            logger.error("could not remove unreferenced bytes", metadata: ["keys": "\(keys)", "error": "\(error)"])
+        }
+    }
+
+    /// Checks Postgres and the backend for `/health`.
+    public func health() async -> (database: String?, storage: String?) {
+        async let databaseProblem: String? = {
+            do {
+                try await database.ping()
+                return nil
+            } catch {
+                return (error as? StorageError)?.message ?? "\(error)"
+            }
+        }()
+        async let storageProblem: String? = {
+            do {
+                try await store.checkHealth()
+                return nil
+            } catch {
+                return "\(store.backendName): \(error)"
+            }
+        }()
+        return await (databaseProblem, storageProblem)
+    }
+}

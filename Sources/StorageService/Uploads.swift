@@ -1,0 +1,131 @@
+public import Database
+import Foundation
+public import NIOCore
+import ObjectStore
+public import StorageCore
+
+/// One object upload, as parsed from a request (spec §5.1).
+public struct UploadRequest<Body: AsyncSequence & Sendable>: Sendable where Body.Element == ByteBuffer {
+    public var bucketID: String
+    public var name: String
+    /// Replace an existing object instead of failing with Duplicate.
+    public var upsert: Bool
+    public var mimeType: String
+    public var cacheControl: String
+    /// Parsed custom metadata; `nil` when none was sent (stored as `{}`).
+    public var userMetadata: JSONValue?
+    public var xRobotsTag: String?
+    /// The request's `Content-Length`, shown to policies in the probe row's metadata.
+    public var declaredLength: Int64?
+    /// The exact body length when known in advance (raw bodies with `Content-Length`).
+    public var exactLength: Int64?
+    public var body: Body
+    public var operation: StorageOperation
+
+    public init(
+        bucketID: String, name: String, upsert: Bool, mimeType: String, cacheControl: String,
+        userMetadata: JSONValue?, xRobotsTag: String? = nil, declaredLength: Int64?, exactLength: Int64?,
+        body: Body, operation: StorageOperation
+    ) {
+        self.bucketID = bucketID
+        self.name = name
+        self.upsert = upsert
+        self.mimeType = mimeType
+        self.cacheControl = cacheControl
+        self.userMetadata = userMetadata
+        self.xRobotsTag = xRobotsTag
+        self.declaredLength = declaredLength
+        self.exactLength = exactLength
+        self.body = body
+        self.operation = operation
+    }
+}
+
+extension StorageService {
+    /// Uploads an object (spec §7.2): bucket lookup and RLS probe, then the bytes under a fresh
+    /// version, then the row; the old version's bytes go after commit. On any failure after the
+    /// bytes were written they are removed again.
+    public func upload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> ObjectRecord {
+        try BucketName.validate(request.bucketID)
+        try ObjectKey.validate(request.name)
+        let limit = try await authorizeUpload(request, caller: caller)
+        return try await storeUpload(request, limit: limit, owner: caller.owner, caller: caller)
+    }
+
+    /// Looks the bucket up as superuser, checks its limits, and probes the row as the caller.
+    /// Returns the size limit to enforce while streaming.
+    func authorizeUpload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> Int64 {
+        do {
+            return try await database.rolledBack(superuser(caller, request.operation)) { transaction in
+                guard let bucket = try await transaction.bucket(id: request.bucketID) else {
+                    throw StorageError.noSuchBucket
+                }
+                let limit = sizeLimit(for: bucket, name: request.name)
+                if !ObjectKey.isFolderPlaceholder(request.name) {
+                    try AllowedMimeTypes.check(request.mimeType, in: bucket.allowedMimeTypes)
+                }
+                if let length = request.exactLength, length > limit { throw StorageError.entityTooLarge() }
+                try await transaction.become(caller.session(request.operation))
+                try await transaction.probeObjectWrite(probeRow(request, owner: caller.owner), upsert: request.upsert)
+                return limit
+            }
+        } catch let error as StorageError where error.code == .resourceAlreadyExists {
+            throw StorageError.keyAlreadyExists
+        }
+    }
+
+    /// The candidate row RLS policies judge: version `1` and the declared type and length.
+    func probeRow<Body>(_ request: UploadRequest<Body>, owner: Owner) -> ObjectWrite {
+        var metadata: [String: JSONValue] = ["mimetype": .string(request.mimeType)]
+        if let length = request.declaredLength { metadata["contentLength"] = .integer(length) }
+        return ObjectWrite(
+            bucketID: request.bucketID, name: request.name, owner: owner, version: "1",
+            metadata: .object(metadata), userMetadata: request.userMetadata)
+    }
+
+    /// Streams the bytes to a new version and writes the row as superuser.
+    func storeUpload<Body>(
+        _ request: UploadRequest<Body>, limit: Int64, owner: Owner, caller: Caller
+    ) async throws -> ObjectRecord {
+        let version = UUID().uuidString.lowercased()
+        let key = backendKey(bucketID: request.bucketID, name: request.name, version: version)
+        let info: ObjectInfo
+        do {
+            info = try await store.putObject(
+                key, body: ByteLimitedSequence(request.body, limit: limit), contentLength: request.exactLength,
+                contentType: request.mimeType, cacheControl: request.cacheControl)
+        } catch {
+            throw backendFailure(error, name: request.name)
+        }
+        let metadata = ObjectMetadata(
+            eTag: info.eTag, size: info.size, mimetype: request.mimeType, cacheControl: request.cacheControl,
+            lastModified: Timestamp.iso8601(info.lastModified), contentLength: info.size, httpStatusCode: 200,
+            xRobotsTag: request.xRobotsTag)
+        let write = ObjectWrite(
+            bucketID: request.bucketID, name: request.name, owner: owner, version: version,
+            metadata: metadata.json, userMetadata: request.userMetadata ?? .object([:]))
+        return try await commitNewVersion(write, upsert: request.upsert, session: superuser(caller, request.operation))
+    }
+
+    /// Writes the row of bytes already stored under `write.version`, serialised per key.
+    /// Without `upsert` an existing row (a concurrent upload won the race) means Duplicate.
+    /// The bytes of the replaced version are removed after commit; on failure the new ones are.
+    func commitNewVersion(_ write: ObjectWrite, upsert: Bool, session: DatabaseSession) async throws -> ObjectRecord {
+        let newKey = backendKey(bucketID: write.bucketID, name: write.name, version: write.version)
+        do {
+            let (row, previous) = try await database.transaction(session) { transaction in
+                try await transaction.lockObjectKey(bucketID: write.bucketID, name: write.name)
+                let previous = try await transaction.object(bucketID: write.bucketID, name: write.name, forUpdate: true)
+                if previous != nil, !upsert { throw StorageError.keyAlreadyExists }
+                return (try await transaction.upsertObject(write), previous)
+            }
+            if let previous, previous.version != write.version {
+                await discardBytes([backendKey(previous)])
+            }
+            return row
+        } catch {
+            await discardBytes([newKey])
+            throw error
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import StorageServer
+
+@main
+struct StorageAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storage-api",
+        abstract: "A Supabase-compatible object storage server.",
+        discussion: ServerConfiguration.documentation,
+        subcommands: [Serve.self, Migrate.self, Keys.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Loads the configuration, or prints its one-line error and exits.
+func loadConfiguration(for purpose: ServerConfiguration.Purpose) throws -> ServerConfiguration {
+    do {
+        return try ServerConfiguration.fromEnvironment(ProcessInfo.processInfo.environment, for: purpose)
+    } catch {
+        FileHandle.standardError.write(Data("\(error.description)\n".utf8))
+        throw ExitCode(78)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending migrations, then serve the Storage API.",
+        discussion: ServerConfiguration.documentation)
+
+    func run() async throws {
+        let configuration = try loadConfiguration(for: .serve)
+        do {
+            try await StorageServer.serve(configuration)
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("start-up failed: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending migrations to DATABASE_URL and exit.",
+        discussion: ServerConfiguration.documentation)
+
+    func run() async throws {
+        let configuration = try loadConfiguration(for: .migrate)
+        do {
+            try await StorageServer.migrate(configuration)
+        } catch let error as StartupError {
+            FileHandle.standardError.write(Data("migration failed: \(error.description)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the anon and service-role keys for AUTH_JWT_SECRET (as shell assignments).",
+        discussion: ServerConfiguration.documentation)
+
+    func run() async throws {
+        let configuration = try loadConfiguration(for: .keys)
+        let keys = try StorageServer.roleKeys(configuration)
+        print("ANON_KEY=\(keys.anon)")
+        print("SERVICE_KEY=\(keys.service)")
+    }
+}
