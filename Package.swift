@@ -120,18 +120,38 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Scratch databases for the integration tests (TEST_DATABASE_URL).
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Database",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "StorageCoreTests", dependencies: ["StorageCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "StorageCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AuthTests",
+            dependencies: [
+                "Auth", "StorageCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DatabaseTests",
-            dependencies: ["Database", "StorageCore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: ["Database", "StorageCore", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "StorageCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StorageAPITests",
             dependencies: [
-                "StorageServer", "StorageAPI", "StorageCore", "Auth",
+                "StorageServer", "StorageAPI", "StorageCore", "Auth", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

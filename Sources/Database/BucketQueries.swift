@@ -33,7 +33,7 @@ extension Transaction {
         let rows = try await query(
             PostgresQuery(unsafeSQL: "SELECT \(Columns.bucket) FROM storage.buckets WHERE id = $1 LIMIT 1\(lock)",
                           binds: bindings(id)))
-        return try await rows.collectBuckets().first
+        return try rows.buckets().first
     }
 
     public func listBuckets(_ options: BucketListOptions) async throws -> [Bucket] {
@@ -54,7 +54,7 @@ extension Transaction {
             binds.append(Int64(offset))
             sql += " OFFSET $\(binds.count)"
         }
-        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).collectBuckets()
+        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).buckets()
     }
 
     public func insertBucket(
@@ -90,16 +90,16 @@ extension Transaction {
         guard !assignments.isEmpty else { return 0 }
         binds.append(id)
         let sql = "UPDATE storage.buckets SET \(assignments.joined(separator: ", ")) WHERE id = $\(binds.count) RETURNING id"
-        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).collect().count
+        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).count
     }
 
     /// Returns how many rows the caller was allowed to delete (0 or 1).
     public func deleteBucket(id: String) async throws -> Int {
-        try await query("DELETE FROM storage.buckets WHERE id = \(id) RETURNING id").collect().count
+        try await query("DELETE FROM storage.buckets WHERE id = \(id) RETURNING id").count
     }
 
     public func bucketHasObjects(id: String) async throws -> Bool {
-        try await !query("SELECT 1 FROM storage.objects WHERE bucket_id = \(id) LIMIT 1").collect().isEmpty
+        try await !query("SELECT 1 FROM storage.objects WHERE bucket_id = \(id) LIMIT 1").isEmpty
     }
 
     /// Escapes `\`, `%` and `_` for a LIKE/ILIKE pattern with the default escape character.

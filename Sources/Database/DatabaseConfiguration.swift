@@ -23,6 +23,8 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(3)
     /// `statement_timeout` for every session, in milliseconds (0 disables it).
     public var statementTimeoutMilliseconds: Int = 30_000
+    /// How long a request waits for a pooled connection before failing with DatabaseTimeout.
+    public var acquireTimeout: Duration = .seconds(3)
 
     public init(
         host: String, port: Int = 5432, username: String, password: String?, database: String?,

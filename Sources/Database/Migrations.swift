@@ -85,7 +85,7 @@ public struct MigrationRunner: Sendable {
             try await Self.acquireLock(connection, timeout: lockTimeout, logger: logger)
             do {
                 // Migrations may build indexes on large tables: no statement timeout here.
-                try await connection.query("SET statement_timeout = 0", logger: logger)
+                try await connection.run("SET statement_timeout = 0", logger: logger)
                 try await Self.bootstrap(connection, logger: logger)
                 let applied = try await Self.appliedIDs(connection, logger: logger)
                 var done: [Migration] = []
@@ -93,13 +93,13 @@ public struct MigrationRunner: Sendable {
                     try await Self.apply(migration, on: connection, logger: logger)
                     done.append(migration)
                 }
-                try await connection.query("RESET statement_timeout", logger: logger)
-                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+                try await connection.run("RESET statement_timeout", logger: logger)
+                try await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
                 return done
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                _ = try? await connection.query("RESET statement_timeout", logger: logger)
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+                _ = try? await connection.run("ROLLBACK", logger: logger)
+                _ = try? await connection.run("RESET statement_timeout", logger: logger)
+                _ = try? await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
                 throw error
             }
         }
@@ -111,8 +111,8 @@ public struct MigrationRunner: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while true {
-            let rows = try await connection.query("SELECT pg_try_advisory_lock(\(lockKey))", logger: logger)
-            for try await locked in rows.decode(Bool.self) where locked { return }
+            let rows = try await connection.run("SELECT pg_try_advisory_lock(\(lockKey))", logger: logger)
+            if try rows.first?.decode(Bool.self) == true { return }
             guard clock.now < deadline else {
                 throw MigrationError("another process kept the migration lock for \(timeout)")
             }
@@ -122,8 +122,8 @@ public struct MigrationRunner: Sendable {
     }
 
     private static func bootstrap(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("CREATE SCHEMA IF NOT EXISTS storage", logger: logger)
-        try await connection.query(
+        try await connection.run("CREATE SCHEMA IF NOT EXISTS storage", logger: logger)
+        try await connection.run(
             """
             CREATE TABLE IF NOT EXISTS storage.migrations (
               id integer PRIMARY KEY,
@@ -132,7 +132,7 @@ public struct MigrationRunner: Sendable {
               executed_at timestamp DEFAULT current_timestamp
             )
             """, logger: logger)
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO storage.migrations (id, name, hash)
             VALUES (\(bootstrap.id), \(bootstrap.name), \(bootstrap.hash))
@@ -142,27 +142,27 @@ public struct MigrationRunner: Sendable {
 
     private static func appliedIDs(_ connection: PostgresConnection, logger: Logger) async throws -> Set<Int> {
         var ids: Set<Int> = []
-        let rows = try await connection.query("SELECT id FROM storage.migrations", logger: logger)
-        for try await id in rows.decode(Int.self) { ids.insert(id) }
+        let rows = try await connection.run("SELECT id FROM storage.migrations", logger: logger)
+        for row in rows { ids.insert(try row.decode(Int.self)) }
         return ids
     }
 
     private static func apply(_ migration: Migration, on connection: PostgresConnection, logger: Logger) async throws {
         logger.info("applying migration", metadata: ["id": "\(migration.id)", "name": "\(migration.name)"])
-        try await connection.query("BEGIN", logger: logger)
+        try await connection.run("BEGIN", logger: logger)
         for statement in SQLScript.statements(in: migration.sql) {
             do {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
             } catch let error as PSQLError {
                 let reason = error.serverInfo?[.message] ?? "\(error.code)"
                 throw MigrationError("migration \(migration.fileName) failed: \(reason)")
             }
         }
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO storage.migrations (id, name, hash)
             VALUES (\(migration.id), \(migration.name), \(migration.hash))
             """, logger: logger)
-        try await connection.query("COMMIT", logger: logger)
+        try await connection.run("COMMIT", logger: logger)
     }
 }

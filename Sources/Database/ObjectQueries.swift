@@ -89,7 +89,7 @@ extension Transaction {
             PostgresQuery(
                 unsafeSQL: "SELECT \(Columns.object) FROM storage.objects WHERE bucket_id = $1 AND name = $2 LIMIT 1\(lock)",
                 binds: bindings(bucketID, name)))
-        return try await rows.collectObjects().first
+        return try rows.objects().first
     }
 
     /// The RLS probe's candidate row (spec §2.3): a plain insert, or an upsert that also needs the
@@ -143,7 +143,7 @@ extension Transaction {
               metadata = EXCLUDED.metadata, user_metadata = EXCLUDED.user_metadata, version = EXCLUDED.version\(ownerAssignments)
             RETURNING \(Columns.object)
             """
-        let rows = try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).collectObjects()
+        let rows = try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).objects()
         guard let row = rows.first else { throw StorageError.internalError("the object row was not written") }
         return row
     }
@@ -170,7 +170,7 @@ extension Transaction {
              WHERE id = $5 AND version IS NOT DISTINCT FROM $6
             RETURNING \(Columns.object)
             """
-        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).collectObjects().first
+        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).objects().first
     }
 
     /// The move probe: the same UPDATE the move will do, as the caller (needs SELECT and UPDATE).
@@ -182,7 +182,7 @@ extension Transaction {
              WHERE bucket_id = \(bucketID) AND name = \(name)
             RETURNING id
             """
-        ).collect().count
+        ).count
     }
 
     public func deleteObject(bucketID: String, name: String) async throws -> ObjectRecord? {
@@ -190,7 +190,7 @@ extension Transaction {
             PostgresQuery(
                 unsafeSQL: "DELETE FROM storage.objects WHERE bucket_id = $1 AND name = $2 RETURNING \(Columns.object)",
                 binds: bindings(bucketID, name)))
-        return try await rows.collectObjects().first
+        return try rows.objects().first
     }
 
     /// Deletes the named objects the caller may delete; returns the deleted rows.
@@ -202,7 +202,7 @@ extension Transaction {
             PostgresQuery(
                 unsafeSQL: "DELETE FROM storage.objects WHERE bucket_id = $1 AND name = ANY($2) RETURNING \(Columns.object)",
                 binds: binds)
-        ).collectObjects()
+        ).objects()
     }
 
     /// Ids of the caller's visible objects of a bucket created before `before`, in id order,
@@ -220,9 +220,7 @@ extension Transaction {
                     ORDER BY id LIMIT $4
                     """,
                 binds: binds))
-        var ids: [UUID] = []
-        for try await id in rows.decode(UUID.self) { ids.append(id) }
-        return ids
+        return try rows.map { try $0.decode(UUID.self) }
     }
 
     /// Deletes the objects with these ids that the caller may delete; returns the deleted rows.
@@ -232,15 +230,14 @@ extension Transaction {
         return try await query(
             PostgresQuery(
                 unsafeSQL: "DELETE FROM storage.objects WHERE id = ANY($1) RETURNING \(Columns.object)", binds: binds)
-        ).collectObjects()
+        ).objects()
     }
 
     /// Counts the caller's visible objects of a bucket, stopping at `limit`.
     public func countObjects(bucketID: String, upTo limit: Int) async throws -> Int {
         let rows = try await query(
             "SELECT count(*) FROM (SELECT 1 FROM storage.objects WHERE bucket_id = \(bucketID) LIMIT \(Int64(limit))) AS visible")
-        for try await count in rows.decode(Int64.self) { return Int(count) }
-        return 0
+        return Int(try rows.first?.decode(Int64.self) ?? 0)
     }
 
     /// List v1 through `storage.search` (RLS applies).
@@ -248,20 +245,11 @@ extension Transaction {
         let levels = (list.prefix + list.search).split(separator: "/", omittingEmptySubsequences: false).count
         let rows = try await query(
             """
-            SELECT name, id, updated_at, created_at, last_accessed_at, metadata
+            SELECT NULL::text, name, id, updated_at, created_at, last_accessed_at, metadata
               FROM storage.search(\(list.prefix), \(bucketID), \(list.limit)::int, \(levels)::int, \(list.offset)::int,
                                   \(list.search), \(list.sortColumn), \(list.sortOrder))
             """)
-        var entries: [ListEntry] = []
-        for try await (name, id, updatedAt, createdAt, lastAccessedAt, metadata) in rows.decode(
-            (String?, UUID?, Date?, Date?, Date?, JSONValue?).self)
-        {
-            entries.append(
-                ListEntry(
-                    key: nil, name: name ?? "", id: id, updatedAt: updatedAt, createdAt: createdAt,
-                    lastAccessedAt: lastAccessedAt, metadata: metadata))
-        }
-        return entries
+        return try entries(rows)
     }
 
     /// List v2 (RLS applies): a plain key listing, or a `/`-delimited one through `storage.search_v2`.
@@ -301,7 +289,7 @@ extension Transaction {
              ORDER BY \(order)name COLLATE "C" \(direction)
              LIMIT $\(binds.count)
             """
-        return try await collectEntries(query(PostgresQuery(unsafeSQL: sql, binds: binds)))
+        return try await entries(query(PostgresQuery(unsafeSQL: sql, binds: binds)))
     }
 
     private func listWithDelimiter(bucketID: String, _ list: ListV2Query) async throws -> [ListEntry] {
@@ -312,19 +300,17 @@ extension Transaction {
               FROM storage.search_v2(\(list.prefix), \(bucketID), \(list.limit)::int, \(levels)::int, \(list.startAfter ?? ""),
                                      \(list.descending ? "desc" : "asc"), \(list.sortColumn), \(list.sortValueAfter ?? ""))
             """)
-        return try await collectEntries(rows)
+        return try entries(rows)
     }
 
-    private func collectEntries(_ rows: PostgresRowSequence) async throws -> [ListEntry] {
-        var entries: [ListEntry] = []
-        for try await (key, name, id, updatedAt, createdAt, lastAccessedAt, metadata) in rows.decode(
-            (String?, String?, UUID?, Date?, Date?, Date?, JSONValue?).self)
-        {
-            entries.append(
-                ListEntry(
-                    key: key, name: name ?? "", id: id, updatedAt: updatedAt, createdAt: createdAt,
-                    lastAccessedAt: lastAccessedAt, metadata: metadata))
+    /// Listing rows: `key, name, id, updated_at, created_at, last_accessed_at, metadata`.
+    private func entries(_ rows: [PostgresRow]) throws -> [ListEntry] {
+        try rows.map { row in
+            let (key, name, id, updatedAt, createdAt, lastAccessedAt, metadata) = try row.decode(
+                (String?, String?, UUID?, Date?, Date?, Date?, JSONValue?).self)
+            return ListEntry(
+                key: key, name: name ?? "", id: id, updatedAt: updatedAt, createdAt: createdAt,
+                lastAccessedAt: lastAccessedAt, metadata: metadata)
         }
-        return entries
     }
 }

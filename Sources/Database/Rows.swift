@@ -39,16 +39,7 @@ extension PostgresRow {
     }
 }
 
-extension PostgresRowSequence {
-    func collectBuckets() async throws -> [Bucket] {
-        var buckets: [Bucket] = []
-        for try await row in self { buckets.append(try row.decodeBucket()) }
-        return buckets
-    }
-
-    func collectObjects() async throws -> [ObjectRecord] {
-        var objects: [ObjectRecord] = []
-        for try await row in self { objects.append(try row.decodeObject()) }
-        return objects
-    }
+extension Array where Element == PostgresRow {
+    func buckets() throws -> [Bucket] { try map { try $0.decodeBucket() } }
+    func objects() throws -> [ObjectRecord] { try map { try $0.decodeObject() } }
 }

@@ -1,6 +1,7 @@
 public import Logging
 public import PostgresNIO
 import NIOSSL
+import Synchronization
 public import ServiceLifecycle
 public import StorageCore
 
@@ -91,21 +92,22 @@ public final class StorageDatabase: Service, Sendable {
     /// Runs `body` inside `BEGIN … COMMIT` after setting the session GUCs of `session`.
     /// Any error rolls back and comes out mapped to the storage error catalogue.
     public func transaction<Result: Sendable>(
-        _ session: DatabaseSession, _ body: (Transaction) async throws -> Result
+        _ session: DatabaseSession, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
         try await run(session, commit: true, body)
     }
 
     /// Runs `body` as `session` and always rolls back: lookups plus the RLS probe of spec §2.3.
     public func rolledBack<Result: Sendable>(
-        _ session: DatabaseSession, _ body: (Transaction) async throws -> Result
+        _ session: DatabaseSession, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
         try await run(session, commit: false, body)
     }
 
     private func run<Result: Sendable>(
-        _ session: DatabaseSession, commit: Bool, _ body: (Transaction) async throws -> Result
+        _ session: DatabaseSession, commit: Bool, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
+        let logger = self.logger
         do {
             return try await withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)
@@ -127,34 +129,53 @@ public final class StorageDatabase: Service, Sendable {
 
     /// Checks that the database answers (used by `/health`).
     public func ping() async throws {
+        let logger = self.logger
         do {
             try await withConnection { connection in
-                try await connection.query("SELECT 1", logger: logger)
+                try await connection.run("SELECT 1", logger: logger)
             }
         } catch {
             throw DatabaseErrors.map(error)
         }
     }
 
-    /// Leases a pooled connection for `body`.
+    /// Leases a pooled connection for `body`, waiting at most `acquireTimeout` for one: while
+    /// Postgres is down the pool would otherwise queue requests for up to a minute.
     func withConnection<Result: Sendable>(
-        _ body: (PostgresConnection) async throws -> Result
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await client.withConnection { connection in
-            try await body(connection)
+        let acquired = AcquiredFlag()
+        let timeout = configuration.acquireTimeout
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    acquired.value.store(true, ordering: .relaxed)
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                if !acquired.value.load(ordering: .relaxed), !Task.isCancelled { throw StorageError.databaseTimeout }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let result = next { return result }
+            }
+            throw StorageError.databaseTimeout
         }
     }
 }
 
 /// An open transaction on one connection. Queries run in order; do not share across tasks.
-public struct Transaction {
+public struct Transaction: Sendable {
     let connection: PostgresConnection
     let logger: Logger
 
     /// Sets the role and request settings of `session` for the rest of the transaction.
     /// Called again, it switches identity (the superuser steps inside a caller's transaction).
     public func become(_ session: DatabaseSession) async throws {
-        try await connection.query(
+        try await connection.run(
             """
             SELECT set_config('role', \(session.role), true),
                    set_config('request.jwt.claim.role', \(session.role), true),
@@ -170,9 +191,24 @@ public struct Transaction {
             logger: logger)
     }
 
-    /// Runs one statement.
+    /// Runs one statement and returns all its rows.
     @discardableResult
-    public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
-        try await connection.query(query, logger: logger)
+    public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await connection.run(query, logger: logger)
+    }
+}
+
+/// Shared between the lease and its timer.
+private final class AcquiredFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+extension PostgresConnection {
+    /// Runs a statement and reads every row. postgres-nio reports an error raised while a
+    /// statement executes (after its row description) only through the row stream, so a stream
+    /// left unread would hide the error and let COMMIT quietly roll back.
+    @discardableResult
+    func run(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
     }
 }

@@ -38,6 +38,7 @@ public enum AllowedMimeTypes {
     public static func allows(_ mimeType: String, in allowed: [String]?) -> Bool {
         guard let allowed, !allowed.isEmpty else { return true }
         let (type, subtype) = split(mimeType)
+        guard subtype != nil else { return false }
         return allowed.contains { entry in
             let (allowedType, allowedSubtype) = split(entry)
             return allowedType == type && (allowedSubtype == "*" || allowedSubtype == subtype)

@@ -169,9 +169,15 @@ public struct Owner: Sendable, Equatable {
 /// Timestamp formatting used on the wire and in metadata: ISO-8601 UTC with milliseconds and `Z`.
 public enum Timestamp {
     public static func iso8601(_ date: Date) -> String {
-        date.formatted(
-            Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
-        )
+        // Whole milliseconds, truncated like JavaScript's Date; the half-microsecond nudge undoes
+        // binary rounding of values such as .770 that Postgres stored exactly.
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000 + 0.0005).rounded(.down))
+        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        let fraction = Int(milliseconds - seconds * 1000)
+        let whole = Date(timeIntervalSince1970: Double(seconds))
+            .formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+        let padded = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
+        return "\(whole.dropLast()).\(padded)Z"
     }
 
     /// Parses the format `iso8601(_:)` writes (fractional seconds optional).

@@ -99,10 +99,10 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// The HTTP status to answer with: 500 for logical 500s, the explicit override where the
-    /// catalogue has one, otherwise 400 (spec §3.1, QUIRK).
+    /// catalogue has one, otherwise 400 — even for logical 503s (spec §3.1, QUIRK).
     public var httpStatus: Int {
         if let httpStatusOverride { return httpStatusOverride }
-        return statusCode >= 500 ? 500 : 400
+        return statusCode == 500 ? 500 : 400
     }
 
     public var description: String { "\(code) (\(statusCode)): \(message)" }

@@ -126,9 +126,10 @@ extension StorageService {
         let startedAt = Date()
         var cursor: UUID? = nil
         while true {
+            let after = cursor
             let scanned = try await database.transaction(session) { transaction in
                 let ids = try await transaction.objectIDs(
-                    bucketID: id, createdBefore: startedAt, after: cursor, limit: Self.deleteBatchSize)
+                    bucketID: id, createdBefore: startedAt, after: after, limit: Self.deleteBatchSize)
                 let rows = try await transaction.deleteObjects(ids: ids)
                 do {
                     try await store.deleteObjects(rows.map(backendKey))

@@ -1,5 +1,5 @@
 public import NIOCore
-public import StorageCore
+import StorageCore
 
 /// Passes a byte stream through, failing with `EntityTooLarge` as soon as more than `limit`
 /// bytes have gone by. This is what enforces size limits on bodies without `Content-Length`.

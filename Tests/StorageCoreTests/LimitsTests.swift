@@ -1,0 +1,66 @@
+import Testing
+
+@testable import StorageCore
+
+@Suite struct FileSizeLimitTests {
+    @Test(arguments: [
+        ("20mb", Int64(20_000_000)), ("20MB", 20_000_000), ("1.2345MB", 1_230_000), ("1GB", 1_000_000_000),
+        ("30KB", 30_000), ("3B", 3), ("0B", 0), ("1500MB", 1_500_000_000), ("999.5kb", 1_000_000), ("1024", 1024),
+    ])
+    func parses(_ text: String, _ bytes: Int64) throws {
+        #expect(try FileSizeLimit.parse(text) == bytes)
+    }
+
+    @Test(arguments: ["", "20 MB", "MB", "-1MB", "1.MB", ".5MB", "1e3MB", "20TB", "twentyMB", "1.2.3MB"])
+    func rejects(_ text: String) {
+        #expect(throws: StorageError.invalidRequest("Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B")) {
+            try FileSizeLimit.parse(text)
+        }
+    }
+
+    @Test func roundsToThreeSignificantDigits() {
+        #expect(FileSizeLimit.roundedToThreeSignificantDigits(1.2345) == 1.23)
+        #expect(FileSizeLimit.roundedToThreeSignificantDigits(123_456) == 123_000)
+        #expect(FileSizeLimit.roundedToThreeSignificantDigits(0.0012345) == 0.00123)
+        #expect(FileSizeLimit.roundedToThreeSignificantDigits(0) == 0)
+    }
+}
+
+@Suite struct AllowedMimeTypesTests {
+    @Test func emptyOrMissingListAllowsAll() {
+        #expect(AllowedMimeTypes.allows("application/pdf", in: nil))
+        #expect(AllowedMimeTypes.allows("application/pdf", in: []))
+    }
+
+    @Test(arguments: [
+        ("image/png", ["image/png"], true),
+        ("image/jpeg", ["image/*"], true),
+        ("image/jpeg", ["image/png", "text/*"], false),
+        ("text/csv", ["image/png", "text/*"], true),
+        ("Image/png", ["image/png"], false),
+        ("text/plain;charset=UTF-8", ["text/plain"], false),
+        ("text/plain;charset=UTF-8", ["text/*"], true),
+        ("anything/at-all", ["*/*"], false),
+        ("nosubtype", ["nosubtype/*"], false),
+    ])
+    func matching(_ type: String, _ allowed: [String], _ expected: Bool) {
+        #expect(AllowedMimeTypes.allows(type, in: allowed) == expected)
+    }
+
+    @Test func rejectionNamesTheType() {
+        #expect(throws: StorageError.invalidMimeType("application/pdf")) {
+            try AllowedMimeTypes.check("application/pdf", in: ["image/png"])
+        }
+        #expect(StorageError.invalidMimeType("application/pdf").message == "mime type application/pdf is not supported")
+    }
+
+    @Test(arguments: ["image/png", "image/*", "text/plain;charset=utf-8", "application/vnd.api+json", "*", "video*"])
+    func validEntries(_ entry: String) throws {
+        try AllowedMimeTypes.validate([entry])
+    }
+
+    @Test(arguments: ["", "image", "image/", "/png", "image/png/extra", "im age/png", String(repeating: "a", count: 1001) + "/x"])
+    func invalidEntries(_ entry: String) {
+        #expect(throws: StorageError.invalidMimeType(entry)) { try AllowedMimeTypes.validate([entry]) }
+    }
+}

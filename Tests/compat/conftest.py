@@ -1,0 +1,246 @@
+"""Harness for the black-box compatibility suite.
+
+Starts the built `storage-api` binary (STORAGE_API_BINARY) against a fresh database on the test
+PostgreSQL cluster (TEST_DATABASE_URL), and gives tests the official storage3 client, raw HTTP,
+SQL access and checks that nothing was left behind.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from storage3 import SyncStorageClient
+
+SECRET = "compat-suite-secret-with-more-than-32-bytes"
+TENANT = "storage-single-tenant"
+BACKEND_BUCKET = "stub"
+GLOBAL_LIMIT = 20 * 1024 * 1024
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign_jwt(claims: dict, secret: str = SECRET, alg: str = "HS256", header: dict | None = None) -> str:
+    """A compact JWS signed with HMAC (or unsigned for alg none)."""
+    head = {"alg": alg, "typ": "JWT", **(header or {})}
+    signing_input = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(claims).encode())}"
+    digests = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+    if alg == "none":
+        return signing_input + "."
+    signature = hmac.new(secret.encode(), signing_input.encode(), digests[alg]).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+def user_token(sub: str | None = None, role: str = "authenticated", **extra) -> str:
+    claims = {"role": role, "exp": int(time.time()) + 3600, **extra}
+    if sub is not None:
+        claims["sub"] = sub
+    return sign_jwt(claims)
+
+
+ANON_KEY = sign_jwt({"role": "anon", "iat": int(time.time())})
+SERVICE_KEY = sign_jwt({"role": "service_role", "iat": int(time.time())})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A running storage-api process and ways to look at its database and backend."""
+
+    def __init__(self, binary: str, database_url: str, storage_dir: pathlib.Path, log_path: pathlib.Path, extra_env=None):
+        self.binary = binary
+        self.database_url = database_url
+        self.storage_dir = storage_dir
+        self.log_path = log_path
+        self.port = free_port()
+        self.root_url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.root_url}/storage/v1"
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "DATABASE_URL": database_url,
+            "AUTH_JWT_SECRET": SECRET,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "STORAGE_MODE": "file",
+            "FILE_STORAGE_BACKEND_PATH": str(storage_dir),
+            "UPLOAD_FILE_SIZE_LIMIT": str(GLOBAL_LIMIT),
+            "LOG_LEVEL": "info",
+            **(extra_env or {}),
+        }
+        self.process = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([self.binary, "serve"], env=self.env, stdout=log, stderr=log)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"storage-api exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/status", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"storage-api did not start:\n{self.log_tail()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode if self.process else None
+
+    def log_tail(self, lines=40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    # Clients
+
+    def client(self, key: str = SERVICE_KEY) -> SyncStorageClient:
+        return SyncStorageClient(f"{self.url}/", {"apikey": key, "Authorization": f"Bearer {key}"})
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60)
+
+    # Database
+
+    def sql(self, query: str, *params):
+        """Runs SQL as the database owner (deletes allowed); returns all rows, or [] for none."""
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            with connection.cursor() as cursor:
+                cursor.execute("select set_config('storage.allow_delete_query', 'true', false)")
+                cursor.execute(query, params)
+                return cursor.fetchall() if cursor.description else []
+
+    def object_row(self, bucket: str, name: str):
+        rows = self.sql(
+            "select id, version, metadata, user_metadata, owner, owner_id from storage.objects "
+            "where bucket_id = %s and name = %s", bucket, name)
+        return rows[0] if rows else None
+
+    # Backend
+
+    def bucket_dir(self, bucket: str) -> pathlib.Path:
+        return self.storage_dir / BACKEND_BUCKET / TENANT / bucket
+
+    def version_files(self, bucket: str, name: str) -> list[pathlib.Path]:
+        """The stored versions of one object (files directly inside its key directory)."""
+        directory = self.bucket_dir(bucket) / name
+        if not directory.is_dir():
+            return []
+        return sorted(p for p in directory.iterdir() if p.is_file())
+
+    def all_files(self, bucket: str) -> list[pathlib.Path]:
+        directory = self.bucket_dir(bucket)
+        return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
+
+    def temporary_files(self) -> list[pathlib.Path]:
+        directory = self.storage_dir / ".tmp"
+        return sorted(directory.iterdir()) if directory.exists() else []
+
+    def assert_nothing_left(self, bucket: str, name: str):
+        """No row, no stored version, no partial upload for this key."""
+        assert self.object_row(bucket, name) is None, f"row left behind for {bucket}/{name}"
+        assert self.version_files(bucket, name) == [], f"bytes left behind for {bucket}/{name}"
+        assert self.temporary_files() == [], "partial upload left in the temporary folder"
+
+    def assert_consistent(self, bucket: str):
+        """Every row has exactly its bytes and there are no bytes without a row."""
+        rows = self.sql("select name, version from storage.objects where bucket_id = %s", bucket)
+        expected = {self.bucket_dir(bucket) / name / version for name, version in rows}
+        assert set(self.all_files(bucket)) == expected
+        assert self.temporary_files() == []
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    binary = os.environ.get("STORAGE_API_BINARY")
+    admin_url = os.environ.get("TEST_DATABASE_URL")
+    if not binary or not admin_url:
+        pytest.fail("run through scripts/test (STORAGE_API_BINARY and TEST_DATABASE_URL are required)")
+    name = f"compat_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'create database "{name}"')
+    database_url = admin_url.rsplit("/", 1)[0] + "/" + name
+    base = tmp_path_factory.mktemp("server")
+    instance = Server(binary, database_url, base / "storage", base / "server.log")
+    instance.start()
+    yield instance
+    code = instance.stop()
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'drop database if exists "{name}" with (force)')
+    assert code == 0, f"storage-api did not shut down cleanly ({code}):\n{instance.log_tail()}"
+
+
+@pytest.fixture(scope="session")
+def service(server) -> SyncStorageClient:
+    """storage3 with the service-role key (bypasses RLS)."""
+    return server.client(SERVICE_KEY)
+
+
+@pytest.fixture(scope="session")
+def anon(server) -> SyncStorageClient:
+    return server.client(ANON_KEY)
+
+
+@pytest.fixture
+def http(server):
+    with server.http() as client:
+        yield client
+
+
+@pytest.fixture
+def bucket(server, service):
+    """A fresh private bucket, emptied and removed afterwards."""
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    service.create_bucket(name)
+    yield name
+    service.empty_bucket(name)
+    service.delete_bucket(name)
+
+
+@pytest.fixture
+def make_bucket(server, service):
+    """Creates buckets with options; all are emptied and removed afterwards."""
+    created = []
+
+    def make(**options):
+        name = f"b-{uuid.uuid4().hex[:12]}"
+        service.create_bucket(name, options=options or None)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        service.empty_bucket(name)
+        service.delete_bucket(name)
+
+
+def service_headers(**extra) -> dict:
+    return {"Authorization": f"Bearer {SERVICE_KEY}", "apikey": SERVICE_KEY, **extra}
+
+
+def bearer(token: str, **extra) -> dict:
+    return {"Authorization": f"Bearer {token}", "apikey": ANON_KEY, **extra}
