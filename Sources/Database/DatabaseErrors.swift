@@ -23,7 +23,8 @@ public enum DatabaseErrors {
         let message = error.serverInfo?[.message] ?? "database error"
         switch state {
         case "42501":
-            return .accessDenied(message)
+            // Upstream's text, whatever table the policy guards.
+            return .accessDenied(message.contains("row-level security") ? "new row violates row-level security policy" : message)
         case "23505":
             return .resourceAlreadyExists
         case "23503":

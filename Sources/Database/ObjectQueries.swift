@@ -44,7 +44,7 @@ public struct ListV1Query: Sendable {
     public var sortColumn: String
     public var sortOrder: String
 
-    public init(prefix: String, limit: Int, offset: Int, search: String, sortColumn: String, sortOrder: String) {
+    public init(prefix: String, limit: Int = 100, offset: Int = 0, search: String = "", sortColumn: String = "name", sortOrder: String = "asc") {
         self.prefix = prefix
         self.limit = limit
         self.offset = offset

@@ -52,25 +52,35 @@ public struct FileObjectStore: ObjectStore {
             try PosixFile.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL)
         }
         var isOpen = true
+        // One write (hash + pwrite on the thread pool) stays in flight while the next buffer
+        // fills from the network, so receiving and writing overlap; memory stays at two buffers.
+        var inFlight: Task<Insecure.MD5, any Error>? = nil
         do {
             var hasher = Insecure.MD5()
             var size: Int64 = 0
             var pending = ByteBuffer()
+            func dispatch(_ buffer: ByteBuffer) async throws {
+                if let previous = inFlight { hasher = try await previous.value }
+                let start = hasher
+                inFlight = Task { try await write(buffer, to: fd, path: temporaryPath, hasher: start) }
+            }
             for try await chunk in body {
                 size += Int64(chunk.readableBytes)
                 if pending.readableBytes == 0, chunk.readableBytes >= Self.writeChunkSize {
-                    hasher = try await write(chunk, to: fd, path: temporaryPath, hasher: hasher)
+                    try await dispatch(chunk)
                     continue
                 }
                 var chunk = chunk
                 pending.writeBuffer(&chunk)
                 if pending.readableBytes >= Self.writeChunkSize {
-                    hasher = try await write(pending, to: fd, path: temporaryPath, hasher: hasher)
+                    try await dispatch(pending)
                     pending = ByteBuffer()
                 }
             }
-            if pending.readableBytes > 0 {
-                hasher = try await write(pending, to: fd, path: temporaryPath, hasher: hasher)
+            if pending.readableBytes > 0 { try await dispatch(pending) }
+            if let last = inFlight {
+                hasher = try await last.value
+                inFlight = nil
             }
             let eTag = "\"\(hasher.finalize().hexString)\""
             let status = try await blocking { () throws(ObjectStoreError) -> PosixFile.Status in
@@ -88,6 +98,8 @@ public struct FileObjectStore: ObjectStore {
                 size: size, eTag: eTag, lastModified: status.modified,
                 contentType: contentType, cacheControl: cacheControl)
         } catch {
+            // Never close the descriptor under a write still running on the pool.
+            _ = try? await inFlight?.value
             let stillOpen = isOpen
             try? await blocking { () throws(ObjectStoreError) in
                 if stillOpen { PosixFile.close(fd) }

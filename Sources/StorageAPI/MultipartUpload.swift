@@ -26,6 +26,11 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
 
     private let parser: MultipartParser
     private var source: RequestBody.AsyncIterator
+    /// `--<boundary>--`, which must arrive before the request ends.
+    private let closingDelimiter: [UInt8]
+    /// The raw chunk the pending events came from, and the end of the one before it.
+    private var currentChunk = ByteBuffer()
+    private var previousTail: [UInt8] = []
     // The parser pushes events from `execute`; they are consumed in order. One task owns this.
     private var events: [Event] = []
     private var eventIndex = 0
@@ -41,6 +46,7 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
     private init(boundary: String, source: RequestBody.AsyncIterator) {
         self.parser = MultipartParser(boundary: boundary)
         self.source = source
+        self.closingDelimiter = Array("--\(boundary)--".utf8)
         parser.onHeader = { [unowned self] name, value in events.append(.header(name, value)) }
         parser.onBody = { [unowned self] buffer in
             // Coalesce the parser's many small slices into one buffer per request chunk.
@@ -108,7 +114,9 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
         while eventIndex >= events.count {
             events.removeAll(keepingCapacity: true)
             eventIndex = 0
-            guard let chunk = try await source.next() else { return nil }
+            guard let chunk = try await nextRequestChunk() else { return nil }
+            previousTail = Array(currentChunk.readableBytesView.suffix(closingDelimiter.count))
+            currentChunk = chunk
             do {
                 try parser.execute(chunk)
             } catch {
@@ -135,10 +143,46 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
             switch event {
             case .body(let bytes) where bytes.readableBytes > 0: return bytes
             case .body, .header: continue
-            case .complete: fileFinished = true
+            case .complete:
+                try await requireClosingDelimiter()
+                fileFinished = true
             }
         }
         return nil
+    }
+
+    /// Reads the rest of the request (parts after the file are ignored) and fails unless the
+    /// form's closing delimiter arrived: a cut-off request never becomes an object.
+    private func requireClosingDelimiter() async throws {
+        var window = previousTail + Array(currentChunk.readableBytesView)
+        while !contains(window, closingDelimiter) {
+            guard let chunk = try await nextRequestChunk() else {
+                throw StorageError.invalidRequest("Unexpected end of form")
+            }
+            window = Array(window.suffix(closingDelimiter.count)) + Array(chunk.readableBytesView)
+        }
+    }
+
+    private func contains(_ bytes: [UInt8], _ pattern: [UInt8]) -> Bool {
+        guard let first = pattern.first, bytes.count >= pattern.count else { return false }
+        var index = 0
+        while index <= bytes.count - pattern.count {
+            guard let candidate = bytes[index...(bytes.count - pattern.count)].firstIndex(of: first) else { return false }
+            if bytes[candidate..<(candidate + pattern.count)].elementsEqual(pattern) { return true }
+            index = candidate + 1
+        }
+        return false
+    }
+
+    /// The next raw chunk; a broken connection reads as the client going away.
+    private func nextRequestChunk() async throws -> ByteBuffer? {
+        do {
+            return try await source.next()
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError.aborted
+        }
     }
 }
 

@@ -21,6 +21,16 @@ struct ObjectRoutes: Sendable {
         router.post("object/list-v2/:bucket", use: listV2)
         router.post("object/copy", use: copy)
         router.post("object/move", use: move)
+        for method in [HTTPRequest.Method.post, .put] {
+            router.on("object/:bucket", method: method) { request, _ in try Self.emptyKey(request) }
+        }
+    }
+
+    /// `/object/<bucket>/` reaches upstream's wildcard routes with an empty key (InvalidKey);
+    /// this router folds the trailing slash away, so the bucket-only routes answer for it.
+    static func emptyKey(_ request: Request) throws -> Response {
+        guard request.uri.path.hasSuffix("/") else { throw HTTPError(.notFound) }
+        throw StorageError.invalidKey("")
     }
 
     @Sendable func upload(_ request: Request, context: StorageRequestContext) async throws -> Response {
@@ -55,12 +65,11 @@ struct ObjectRoutes: Sendable {
     }
 
     @Sendable func deleteMany(_ request: Request, context: StorageRequestContext) async throws -> Response {
+        if request.uri.path.hasSuffix("/") { _ = try Self.emptyKey(request) }
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 1)
         let caller = try await authenticator.caller(request)
         let body = try await JSONBody.read(request, context: context)
-        guard let prefixes = try body.stringArray("prefixes") else {
-            throw StorageError.validation("body must have required property 'prefixes'")
-        }
+        let prefixes = try body.required("prefixes", body.stringArray("prefixes"))
         guard !prefixes.isEmpty else { throw StorageError.validation("body/prefixes must NOT have fewer than 1 items") }
         let deleted = try await service.deleteObjects(bucketID: bucket, names: prefixes, caller: caller)
         return Responses.json(.array(deleted.map { .object(JSONOutput.objectRow($0)) }))
@@ -70,19 +79,13 @@ struct ObjectRoutes: Sendable {
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
         let caller = try await authenticator.caller(request)
         let body = try await JSONBody.read(request, context: context)
-        guard let prefix = try body.string("prefix") else {
-            throw StorageError.validation("body must have required property 'prefix'")
-        }
-        var options = ListV1Options(prefix: prefix)
+        var options = ListV1Query(prefix: try body.requiredString("prefix"))
         options.limit = try body.integer("limit", minimum: 1) ?? 100
         options.offset = try body.integer("offset", minimum: 0) ?? 0
         options.search = try body.string("search") ?? ""
-        if let sortBy = try body.object("sortBy") {
-            guard let column = try sortBy.choice("column", ["name", "updated_at", "created_at", "last_accessed_at"]) else {
-                throw StorageError.validation("body/sortBy must have required property 'column'")
-            }
-            options.sortColumn = column
-            options.sortOrder = try sortBy.choice("order", ["asc", "desc"]) ?? "asc"
+        if let sortBy = try body.sortBy(columns: ["name", "updated_at", "created_at", "last_accessed_at"]) {
+            options.sortColumn = sortBy.column
+            options.sortOrder = sortBy.order ?? "asc"
         }
         let entries = try await service.listObjects(bucketID: bucket, options: options, caller: caller)
         return Responses.json(.array(entries.map { entry in
@@ -107,12 +110,9 @@ struct ObjectRoutes: Sendable {
         options.limit = try body.integer("limit", minimum: 1) ?? StorageService.listV2MaximumLimit
         options.cursor = try body.string("cursor")
         options.withDelimiter = try body.boolean("with_delimiter") ?? false
-        if let sortBy = try body.object("sortBy") {
-            guard let column = try sortBy.choice("column", ["name", "updated_at", "created_at"]) else {
-                throw StorageError.validation("body/sortBy must have required property 'column'")
-            }
-            options.sortColumn = column
-            options.sortOrder = try sortBy.choice("order", ["asc", "desc"])
+        if let sortBy = try body.sortBy(columns: ["name", "updated_at", "created_at"]) {
+            options.sortColumn = sortBy.column
+            options.sortOrder = sortBy.order
         }
         let page = try await service.listObjectsV2(bucketID: bucket, options: options, caller: caller)
         var members: [(String, JSONOutput)] = [("hasNext", .bool(page.hasNext))]
@@ -214,7 +214,7 @@ enum UploadBodies {
             cacheControl: request.headers[.cacheControl] ?? "no-cache",
             userMetadata: userMetadata(base64: request.headers[.xMetadata]),
             xRobotsTag: request.headers[.xRobotsTag], declaredLength: request.declaredContentLength,
-            exactLength: request.declaredContentLength, body: ByteStream(request.body), operation: operation))
+            exactLength: request.declaredContentLength, body: ByteStream(ClientBody(base: request.body)), operation: operation))
     }
 
     /// `x-metadata`: base64 of a JSON document; anything invalid is ignored (spec §5.1).
@@ -235,4 +235,23 @@ enum UploadBodies {
         default: return .object([:])
         }
     }
+}
+
+/// A raw request body whose transport failures (the client went away) read as `Aborted`.
+struct ClientBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let base: RequestBody
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: RequestBody.AsyncIterator
+        mutating func next() async throws -> ByteBuffer? {
+            do {
+                return try await base.next()
+            } catch {
+                throw StorageError.aborted
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator()) }
 }

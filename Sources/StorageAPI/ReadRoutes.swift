@@ -36,6 +36,12 @@ struct ReadRoutes: Sendable {
             router.get(RouterPath(route.path)) { request, _ in try await download(request, route: route) }
             router.head(RouterPath(route.path)) { request, _ in try await head(request, route: route) }
         }
+        for route in Self.downloads + Self.infos {
+            // The bucket-only form: InvalidKey with a trailing slash, not found without.
+            let bucketOnly = RouterPath(String(route.path.dropLast(3)))
+            router.get(bucketOnly) { request, _ in try ObjectRoutes.emptyKey(request) }
+            router.head(bucketOnly) { request, _ in try ObjectRoutes.emptyKey(request) }
+        }
         for route in Self.infos {
             router.get(RouterPath(route.path)) { request, _ in try await info(request, route: route) }
             if route.access != .publicOnly {
@@ -48,7 +54,7 @@ struct ReadRoutes: Sendable {
         switch route.access {
         case .anyone: await authenticator.optionalCaller(request)
         case .authenticated: try await authenticator.caller(request)
-        case .publicOnly, .signed: authenticator.anonymous(request)
+        case .publicOnly, .signed, .caller: authenticator.anonymous(request)
         }
     }
 

@@ -95,8 +95,22 @@ struct JSONBody {
     func has(_ key: String) -> Bool { members[key] != nil }
 
     func requiredString(_ key: String) throws -> String {
-        guard let value = try string(key) else { throw StorageError.validation("body must have required property '\(key)'") }
+        try required(key, string(key))
+    }
+
+    /// `value`, or the validation error for a missing `key`.
+    func required<Value>(_ key: String, _ value: Value?) throws -> Value {
+        guard let value else { throw StorageError.validation("body must have required property '\(key)'") }
         return value
+    }
+
+    /// `sortBy: {column (required, one of columns), order?: asc|desc}`.
+    func sortBy(columns: [String]) throws -> (column: String, order: String?)? {
+        guard let sortBy = try object("sortBy") else { return nil }
+        guard let column = try sortBy.choice("column", columns) else {
+            throw StorageError.validation("body/sortBy must have required property 'column'")
+        }
+        return (column, try sortBy.choice("order", ["asc", "desc"]))
     }
 
     func string(_ key: String) throws -> String? {

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import StorageCore
 
 /// Writes one JSON object per line to standard error: `time`, `level`, `label`, `msg`, then the
 /// metadata. Callers never put tokens or secrets in metadata.
@@ -42,23 +43,7 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    static func quote(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
-                result += String(format: "\\u%04x", scalar.value)
-            default:
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
-    }
+    static func quote(_ text: String) -> String { JSONString.quoted(text) }
 
     private static func timestamp() -> String {
         Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))

@@ -67,7 +67,7 @@ public struct ServerConfiguration: Sendable {
     public static func fromEnvironment(
         _ environment: [String: String], for purpose: Purpose = .serve
     ) throws(ConfigurationError) -> ServerConfiguration {
-        var reader = EnvironmentReader(environment)
+        let reader = EnvironmentReader(environment)
         let needsDatabase = purpose != .keys
         let needsSecret = purpose != .migrate
 

@@ -1,25 +1,6 @@
 public import Database
 import Foundation
-public import StorageCore
-
-/// `POST /object/list/:bucket` options (spec §5.4).
-public struct ListV1Options: Sendable {
-    public var prefix: String
-    public var limit: Int
-    public var offset: Int
-    public var search: String
-    public var sortColumn: String
-    public var sortOrder: String
-
-    public init(prefix: String, limit: Int = 100, offset: Int = 0, search: String = "", sortColumn: String = "name", sortOrder: String = "asc") {
-        self.prefix = prefix
-        self.limit = limit
-        self.offset = offset
-        self.search = search
-        self.sortColumn = sortColumn
-        self.sortOrder = sortOrder
-    }
-}
+import StorageCore
 
 /// `POST /object/list-v2/:bucket` options (spec §5.5).
 public struct ListV2Options: Sendable {
@@ -54,21 +35,19 @@ extension StorageService {
     /// List v2 pages are at most this long.
     public static let listV2MaximumLimit = 1000
 
-    public func listObjects(bucketID: String, options: ListV1Options, caller: Caller) async throws -> [ListEntry] {
+    /// List v1 (spec §5.4): one level below `options.prefix`, which is treated as a folder.
+    public func listObjects(bucketID: String, options: ListV1Query, caller: Caller) async throws -> [ListEntry] {
         try BucketName.validate(bucketID)
-        var prefix = options.prefix
-        if !prefix.isEmpty, !prefix.hasSuffix("/") { prefix += "/" }
-        var search = options.search
+        var query = options
+        if !query.prefix.isEmpty, !query.prefix.hasSuffix("/") { query.prefix += "/" }
         // The timestamp path matches with ILIKE; name sort matches by range and needs no escaping.
-        if options.sortColumn != "name" {
-            prefix = Transaction.escapeLike(prefix)
-            search = Transaction.escapeLike(search)
+        if query.sortColumn != "name" {
+            query.prefix = Transaction.escapeLike(query.prefix)
+            query.search = Transaction.escapeLike(query.search)
         }
-        let query = ListV1Query(
-            prefix: prefix, limit: options.limit, offset: options.offset, search: search,
-            sortColumn: options.sortColumn, sortOrder: options.sortOrder)
+        let resolved = query
         return try await database.transaction(caller.session(.objectList)) { transaction in
-            try await transaction.searchObjects(bucketID: bucketID, query)
+            try await transaction.searchObjects(bucketID: bucketID, resolved)
         }
     }
 

@@ -84,7 +84,7 @@ extension StorageService {
         for bucket in [request.sourceBucket, request.destinationBucket] { try BucketName.validate(bucket) }
         for key in [request.sourceKey, request.destinationKey] { try ObjectKey.validate(key) }
         let source = try await findObject(
-            bucketID: request.sourceBucket, name: request.sourceKey, caller: caller, access: .authenticated,
+            bucketID: request.sourceBucket, name: request.sourceKey, caller: caller, access: .caller,
             operation: .objectCopy)
         let sourceMetadata = source.objectMetadata
         let mimeType = request.copyMetadata ? sourceMetadata?.mimetype : request.mimeType ?? sourceMetadata?.mimetype

@@ -13,6 +13,8 @@ public enum ReadAccess: Sendable {
     case publicOnly
     /// Signed URLs: the token already authorized this object.
     case signed
+    /// Always under RLS, public bucket or not (the source of a copy).
+    case caller
 }
 
 /// An object's bytes with its row.
@@ -38,6 +40,8 @@ extension StorageService {
                 guard bucket.isPublic else { throw StorageError.noSuchBucket }
             case .anyone, .authenticated:
                 if !bucket.isPublic { try await transaction.become(caller.session(operation)) }
+            case .caller:
+                try await transaction.become(caller.session(operation))
             case .signed:
                 break
             }

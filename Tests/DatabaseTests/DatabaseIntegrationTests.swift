@@ -117,7 +117,7 @@ struct SessionIntegrationTests {
             try await database.transaction(.user(alice)) { transaction async throws in
                 try await transaction.probeObjectWrite(write("\(alice)/ok.txt"), upsert: false)
             }
-            await #expect(throws: StorageError.accessDenied("new row violates row-level security policy for table \"objects\"")) {
+            await #expect(throws: StorageError.accessDenied("new row violates row-level security policy")) {
                 try await database.transaction(.user(alice)) { transaction async throws in
                     try await transaction.probeObjectWrite(write("someone-else/no.txt"), upsert: false)
                 }

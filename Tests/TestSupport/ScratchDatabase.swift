@@ -37,6 +37,12 @@ public enum ScratchDatabase {
         }
     }
 
+    /// A `postgres://` URL for `configuration` (TCP, password auth).
+    public static func url(_ configuration: DatabaseConfiguration) -> String {
+        let password = configuration.password.map { ":\($0)" } ?? ""
+        return "postgres://\(configuration.username)\(password)@\(configuration.host):\(configuration.port)/\(configuration.database ?? "")"
+    }
+
     /// A running `StorageDatabase` on a fresh database, optionally migrated.
     public static func withDatabase<Result: Sendable>(
         migrated: Bool = true, _ body: @Sendable (StorageDatabase, DatabaseConfiguration) async throws -> Result

@@ -187,8 +187,9 @@ def test_routes_at_root_and_under_prefix(root_http, bucket, stored):
         assert root_http.get(f"{prefix}/status").status_code == 200
 
 
+# `/object/<bucket>/` (empty key) is left out: upstream's wildcard matches it (InvalidKey, see test_errors.py).
 @pytest.mark.parametrize("method, path", [
-    ("GET", "/object/zz/"),
+    ("DELETE", "/bucket"),
     ("GET", "/object"),
     ("PATCH", "/object/zz/key"),
     ("GET", "/bucket/x/y"),
