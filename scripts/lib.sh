@@ -34,10 +34,9 @@ as_postgres_user() {
 # start_postgres DATA_DIR PORT: initialises (once) and starts a private cluster listening on
 # 127.0.0.1:PORT with password auth. Prints the DATABASE_URL of database "storage".
 start_postgres() {
-  local data=$1 port=$2 bin
+  local data port=$2 bin
   bin=$(postgres_bin)
-  mkdir -p "$data"
-  data=$(cd "$data" && pwd)
+  data=$(postgres_data_dir "$1")
   local cluster="$data/cluster" password_file="$data/password"
   if [ ! -s "$password_file" ]; then
     head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$password_file"
@@ -63,9 +62,25 @@ start_postgres() {
   echo "postgres://postgres:$password@127.0.0.1:$port/storage"
 }
 
+# The folder a cluster for DATA lives in: DATA itself, unless running as root and the postgres user
+# cannot reach it (a checkout under /root, say); then a folder under /var/tmp named after DATA.
+postgres_data_dir() {
+  local data=$1
+  mkdir -p "$data"
+  data=$(cd "$data" && pwd)
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$data" 2>/dev/null; then
+    local fallback="/var/tmp/storage-api-postgres/$(printf '%s' "$data" | md5sum | cut -c1-12)"
+    log "the postgres user cannot reach $data; keeping the cluster in $fallback"
+    mkdir -p "$fallback"
+    data=$fallback
+  fi
+  echo "$data"
+}
+
 stop_postgres() {
-  local data=$1 bin
+  local data bin
   bin=$(postgres_bin)
+  data=$(postgres_data_dir "$1")
   [ -f "$data/cluster/PG_VERSION" ] || return 0
   as_postgres_user "$bin/pg_ctl" -D "$data/cluster" -m fast stop >/dev/null 2>&1 || true
 }
