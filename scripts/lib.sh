@@ -28,7 +28,8 @@ postgres_bin() {
 
 # Runs a PostgreSQL server binary as an unprivileged user: initdb and postgres refuse root.
 as_postgres_user() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From / so the postgres user never has to enter a folder it may not read.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # start_postgres DATA_DIR PORT: initialises (once) and starts a private cluster listening on

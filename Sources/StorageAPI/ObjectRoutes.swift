@@ -189,6 +189,7 @@ enum UploadBodies {
         perform: (UploadRequest<ByteStream>) async throws -> Result
     ) async throws -> Result {
         let contentType = request.headers[.contentType] ?? ""
+        if let robotsTag = request.headers[.xRobotsTag] { try RobotsTag.validate(robotsTag) }
         if contentType.lowercased().hasPrefix("multipart/form-data") {
             guard let boundary = MultipartUpload.boundary(fromContentType: contentType) else {
                 throw StorageError.invalidRequest("Multipart: Boundary not found")

@@ -64,7 +64,7 @@ struct ReadRoutes: Sendable {
         let download = try await service.download(
             bucketID: bucket, name: key, caller: caller, access: route.access, operation: route.operation,
             conditions: DownloadResponse.conditions(request))
-        return DownloadResponse.make(download, request: request, key: key)
+        return DownloadResponse.make(download, request: request)
     }
 
     /// Headers from the stored metadata only; the backend is not asked.
@@ -101,7 +101,7 @@ enum DownloadResponse {
     }
 
     /// The bytes of a download with its headers. `expires` replaces Cache-Control (signed URLs).
-    static func make(_ download: ObjectDownload, request: Request, key: String, expires: Date? = nil) -> Response {
+    static func make(_ download: ObjectDownload, request: Request, expires: Date? = nil) -> Response {
         let content = download.content
         let metadata = download.object.objectMetadata
         var headers = commonHeaders(metadata: metadata, request: request, eTag: content.info.eTag, lastModified: content.info.lastModified)
@@ -156,7 +156,7 @@ enum DownloadResponse {
         var headers: HTTPFields = [.acceptRanges: "bytes"]
         if let eTag { headers[.eTag] = eTag }
         if let lastModified { headers[.lastModified] = HTTPDate.format(lastModified) }
-        headers[.xRobotsTag] = metadata?.xRobotsTag ?? "none"
+        headers[.xRobotsTag] = metadata?.xRobotsTag.flatMap { RobotsTag.isValid($0) ? $0 : nil } ?? "none"
         return headers
     }
 

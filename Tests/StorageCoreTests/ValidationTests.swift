@@ -80,3 +80,37 @@ import Testing
         #expect(ObjectLockKey.hash(text) == expected)
     }
 }
+
+@Suite struct RobotsTagTests {
+    @Test(arguments: [
+        "none", "noindex, nofollow", "all", "max-snippet: 20", "max-snippet:-1", "max-image-preview: large",
+        "max-video-preview: 0", "googlebot: noindex", "googlebot: noindex, nofollow, bingbot: none",
+        "unavailable_after: 2026-12-31", "unavailable_after: Wednesday, 03-Nov-21 16:00:00 GMT, noindex",
+        "unavailable_after: 25 Jun 2030 15:00:00 GMT",
+    ])
+    func accepts(_ value: String) throws {
+        try RobotsTag.validate(value)
+    }
+
+    @Test(arguments: [
+        "", "  ", "noindex,,nofollow", "index-me", "max-snippet: lots", "max-snippet: -2", "max-image-preview: huge",
+        "max-video-preview:", "unavailable_after: someday", "googlebot:",
+    ])
+    func rejects(_ value: String) {
+        #expect(throws: StorageError.self) { try RobotsTag.validate(value) }
+    }
+
+    @Test func errorShape() {
+        #expect {
+            try RobotsTag.validate("index-me")
+        } throws: { error in
+            let error = error as! StorageError
+            return error.error == "invalid_x_robots_tag" && error.message == "Invalid X-Robots-Tag header: Invalid X-Robots-Tag rule: \"index-me\""
+        }
+    }
+
+    @Test func keepsCommasInsideDates() {
+        #expect(RobotsTag.rules(in: "unavailable_after: Wednesday, 03-Nov-21 16:00:00 GMT, noindex")
+            == ["unavailable_after: Wednesday, 03-Nov-21 16:00:00 GMT", "noindex"])
+    }
+}
