@@ -131,7 +131,7 @@ public final class StorageDatabase: Service, Sendable {
     public func ping() async throws {
         let logger = self.logger
         do {
-            try await withConnection { connection in
+            _ = try await withConnection { connection in
                 try await connection.run("SELECT 1", logger: logger)
             }
         } catch {

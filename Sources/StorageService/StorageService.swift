@@ -3,7 +3,7 @@ public import Database
 import Foundation
 public import Logging
 public import ObjectStore
-public import StorageCore
+import StorageCore
 
 /// Settings the use cases need.
 public struct StorageSettings: Sendable {

@@ -1,0 +1,58 @@
+import Database
+import StorageServer
+import Testing
+
+@Suite struct ConfigurationTests {
+    let minimal = ["DATABASE_URL": "postgres://u:p@127.0.0.1:5432/db", "AUTH_JWT_SECRET": "s"]
+
+    @Test func defaults() throws {
+        let configuration = try ServerConfiguration.fromEnvironment(minimal)
+        #expect(configuration.port == 5000 && configuration.host == "0.0.0.0")
+        #expect(configuration.storageMode == .file)
+        #expect(configuration.fileStoragePath == "./data/storage" && configuration.s3Bucket == "stub")
+        #expect(configuration.tenantID == "storage-single-tenant")
+        #expect(configuration.uploadFileSizeLimit == 52_428_800)
+        #expect(configuration.corsAllowedOrigins == ["*"])
+        #expect(configuration.uploadSignedURLExpirationSeconds == 7200)
+        #expect(configuration.tusURLExpiryMilliseconds == 86_400_000)
+        #expect(configuration.database.database == "db" && configuration.database.maximumConnections == 20)
+    }
+
+    @Test func upstreamAliases() throws {
+        var environment = ["DATABASE_URL": minimal["DATABASE_URL"]!, "PGRST_JWT_SECRET": "alias", "SERVER_PORT": "7000",
+                           "FILE_SIZE_LIMIT": "1000", "STORAGE_FILE_BACKEND_PATH": "/srv", "PROJECT_REF": "stub-tenant"]
+        environment["CORS_ALLOWED_ORIGINS"] = "https://a.example, https://b.example"
+        let configuration = try ServerConfiguration.fromEnvironment(environment)
+        #expect(configuration.jwtSecret == "alias" && configuration.port == 7000 && configuration.uploadFileSizeLimit == 1000)
+        #expect(configuration.fileStoragePath == "/srv" && configuration.tenantID == "stub-tenant")
+        #expect(configuration.corsAllowedOrigins == ["https://a.example", "https://b.example"])
+    }
+
+    @Test(arguments: [
+        ([:], "configuration error: DATABASE_URL is required"),
+        (["DATABASE_URL": "mysql://x"], "configuration error: DATABASE_URL DATABASE_URL must look like postgres://user:password@host:port/database"),
+        (["AUTH_JWT_SECRET": ""], "configuration error: AUTH_JWT_SECRET is required"),
+        (["PORT": "eighty"], "configuration error: PORT must be a whole number in 0...65535, not eighty"),
+        (["PORT": "70000"], "configuration error: PORT must be a whole number in 0...65535, not 70000"),
+        (["STORAGE_MODE": "tape"], "configuration error: STORAGE_MODE must be file, self-hosted or cloud, not tape"),
+        (["LOG_LEVEL": "loud"], "configuration error: LOG_LEVEL must be trace, debug, info, notice, warning, error or critical"),
+        (["IMAGE_TRANSFORMATION_ENABLED": "maybe"], "configuration error: IMAGE_TRANSFORMATION_ENABLED must be true or false, not maybe"),
+        (["UPLOAD_FILE_SIZE_LIMIT": "-1"], "configuration error: UPLOAD_FILE_SIZE_LIMIT must be a whole number in 0...9223372036854775807, not -1"),
+        (["TENANT_ID": "a/b"], "configuration error: TENANT_ID must be a non-empty name without '/'"),
+        (["AUTH_JWT_ALGORITHM": "RS256"], "configuration error: AUTH_JWT_ALGORITHM must be HS256, HS384 or HS512"),
+    ])
+    func invalidSettingsNameTheVariable(_ overrides: [String: String], _ message: String) {
+        var environment = overrides.isEmpty ? [:] : minimal
+        for (key, value) in overrides { environment[key] = value }
+        #expect {
+            try ServerConfiguration.fromEnvironment(environment)
+        } throws: { error in
+            (error as? ConfigurationError)?.description == message
+        }
+    }
+
+    @Test func migrateNeedsNoSecretAndKeysNeedNoDatabase() throws {
+        _ = try ServerConfiguration.fromEnvironment(["DATABASE_URL": minimal["DATABASE_URL"]!], for: .migrate)
+        _ = try ServerConfiguration.fromEnvironment(["AUTH_JWT_SECRET": "s"], for: .keys)
+    }
+}
