@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
+        // Text formats on the wire: JSON string literals, HTTP dates, hexadecimal.
+        .target(name: "WireFormats", swiftSettings: swiftSettings),
         // Domain: models, validation rules, the error catalogue and pure parsers. No I/O.
         .target(
             name: "StorageCore",
@@ -62,13 +64,26 @@ let package = Package(
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
+        // AWS Signature V4 and a streaming S3 client on async-http-client.
+        .target(
+            name: "S3",
+            dependencies: [
+                "WireFormats",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Linux file calls Swift's Glibc module does not import (xattrs, copy_file_range).
         .target(name: "CFileSystem"),
         // Where bytes live: the ObjectStore protocol and the file implementation.
         .target(
             name: "ObjectStore",
             dependencies: [
-                "StorageCore", "CFileSystem",
+                "StorageCore", "CFileSystem", "S3", "WireFormats",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -90,7 +105,7 @@ let package = Package(
         .target(
             name: "StorageAPI",
             dependencies: [
-                "StorageCore", "Auth", "ObjectStore", "StorageService",
+                "StorageCore", "Auth", "ObjectStore", "StorageService", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -103,7 +118,7 @@ let package = Package(
         .target(
             name: "StorageServer",
             dependencies: [
-                "StorageCore", "Auth", "Database", "ObjectStore", "StorageService", "StorageAPI",
+                "StorageCore", "Auth", "Database", "ObjectStore", "S3", "StorageService", "StorageAPI", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -147,7 +162,12 @@ let package = Package(
             dependencies: ["Database", "StorageCore", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "StorageCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "StorageCore", "S3"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "S3Tests",
+            dependencies: ["S3", "WireFormats", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StorageAPITests",
             dependencies: [

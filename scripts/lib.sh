@@ -96,3 +96,75 @@ persistent_secret() {
   fi
   cat "$file"
 }
+
+# A free TCP port below 32768 (outside Linux's ephemeral range, which SeaweedFS can collide with).
+free_low_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    port = random.randint(20000, 32000)
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port + 10000))
+        print(port)
+        break
+    except OSError:
+        pass
+PY
+}
+
+# start_seaweedfs WEED DATA_DIR ACCESS_KEY SECRET_KEY: an all-in-one SeaweedFS with its S3 gateway on
+# 127.0.0.1, credentials enforced (-s3.config), AWS-like bucket behaviour. Prints the S3 endpoint
+# and leaves the pid in DATA_DIR/weed.pid. Waits until a signed PUT and GET succeed.
+start_seaweedfs() {
+  local weed=$1 data=$2 access=$3 secret=$4
+  mkdir -p "$data/volumes"
+  cat > "$data/s3.json" <<JSON
+{"identities": [{"name": "storage-api", "credentials": [{"accessKey": "$access", "secretKey": "$secret"}],
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+JSON
+  local master volume filer s3
+  if [ -s "$data/ports" ]; then
+    # A restart on the same data keeps its ports, so clients' endpoint stays valid.
+    read -r master volume filer s3 < "$data/ports"
+  else
+    master=$(free_low_port); volume=$(free_low_port); filer=$(free_low_port); s3=$(free_low_port)
+    echo "$master $volume $filer $s3" > "$data/ports"
+  fi
+  "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$data/volumes" \
+    -master.port="$master" -master.port.grpc=$((master + 10000)) -master.volumeSizeLimitMB=64 \
+    -master.telemetry=false -master.resumeState=false \
+    -volume.port="$volume" -volume.port.grpc=$((volume + 10000)) -volume.max=0 -volume.preStopSeconds=0 \
+    -filer -filer.port="$filer" -filer.port.grpc=$((filer + 10000)) \
+    -s3 -s3.port="$s3" -s3.port.grpc=$((s3 + 10000)) -s3.config="$data/s3.json" \
+    -s3.autoCreateBucket=false -s3.allowDeleteBucketNotEmpty=false -s3.port.iceberg=0 -s3.port.lance=0 \
+    >> "$data/weed.log" 2>&1 &
+  echo $! > "$data/weed.pid"
+  echo "$s3" > "$data/s3.port"
+  local endpoint="http://127.0.0.1:$s3" probe="seaweedfs-ready-$RANDOM"
+  for _ in $(seq 300); do
+    if curl -fs --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" -X PUT "$endpoint/$probe" -o /dev/null \
+      && curl -fs --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" -X PUT "$endpoint/$probe/ready" \
+           -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' --data-binary ok -o /dev/null \
+      && curl -fs --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" "$endpoint/$probe/ready" \
+           -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o /dev/null; then
+      echo "$endpoint"
+      return 0
+    fi
+    kill -0 "$(cat "$data/weed.pid")" 2>/dev/null || { tail -20 "$data/weed.log" >&2; die "SeaweedFS exited"; }
+    sleep 0.2
+  done
+  tail -20 "$data/weed.log" >&2
+  die "SeaweedFS did not become ready"
+}
+
+# stop_seaweedfs DATA_DIR: SIGINT (its clean stop), SIGKILL after 30 s.
+stop_seaweedfs() {
+  local data=$1 pid
+  pid=$(cat "$data/weed.pid" 2>/dev/null) || return 0
+  kill -INT "$pid" 2>/dev/null || return 0
+  for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}

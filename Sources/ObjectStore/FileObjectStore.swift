@@ -8,6 +8,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 import StorageCore
+import WireFormats
 
 /// Stores objects as files under a root directory (`STORAGE_MODE=file`, spec §7.1).
 ///
@@ -82,7 +83,7 @@ public struct FileObjectStore: ObjectStore {
                 hasher = try await last.value
                 inFlight = nil
             }
-            let eTag = "\"\(hasher.finalize().hexString)\""
+            let eTag = "\"\(hasher.finalize().lowercaseHex)\""
             let status = try await blocking { () throws(ObjectStoreError) -> PosixFile.Status in
                 PosixFile.setAttribute(fd, name: "content-type", value: contentType)
                 PosixFile.setAttribute(fd, name: "cache-control", value: cacheControl)
@@ -327,17 +328,5 @@ private final class FileReader: @unchecked Sendable {
             PosixFile.close(fd)
             fd = -1
         }
-    }
-}
-
-extension Sequence where Element == UInt8 {
-    var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        for byte in self {
-            bytes.append(digits[Int(byte >> 4)])
-            bytes.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

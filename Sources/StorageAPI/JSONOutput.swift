@@ -1,5 +1,6 @@
 import Foundation
 import StorageCore
+import WireFormats
 
 /// A JSON document with ordered object keys, so responses carry upstream's field order.
 indirect enum JSONOutput: Sendable {

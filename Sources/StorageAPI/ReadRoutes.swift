@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import ObjectStore
 import StorageCore
+import WireFormats
 import StorageService
 
 /// Download, HEAD and info routes (spec §5.2) and the download headers of spec §8.

@@ -1,6 +1,6 @@
 import Foundation
 public import Logging
-import StorageCore
+import WireFormats
 
 /// Writes one JSON object per line to standard error: `time`, `level`, `label`, `msg`, then the
 /// metadata. Callers never put tokens or secrets in metadata.

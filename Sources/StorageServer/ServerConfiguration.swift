@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Database
 public import Logging
 
@@ -26,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     public var storageMode: StorageMode
     public var fileStoragePath: String
     public var s3Bucket: String
+    /// The S3 backend (`self-hosted` and `cloud` modes).
+    public var s3: S3Settings?
     public var tenantID: String
     public var uploadFileSizeLimit: Int64
     public var imageTransformationEnabled: Bool
@@ -53,6 +55,12 @@ public struct ServerConfiguration: Sendable {
           STORAGE_MODE                           file (default), self-hosted or cloud
           FILE_STORAGE_BACKEND_PATH (STORAGE_FILE_BACKEND_PATH)  file-mode root, default ./data/storage
           S3_BUCKET (STORAGE_S3_BUCKET, GLOBAL_S3_BUCKET)  backend bucket; in file mode a sub-folder, default stub
+          S3_ENDPOINT (STORAGE_S3_ENDPOINT)      S3 service URL (self-hosted: required; cloud: default AWS for S3_REGION)
+          S3_ACCESS_KEY (AWS_ACCESS_KEY_ID), S3_SECRET_KEY (AWS_SECRET_ACCESS_KEY)  S3 credentials
+          S3_REGION (STORAGE_S3_REGION, REGION)  signing region, default us-east-1
+          S3_FORCE_PATH_STYLE                    path-style addressing, default true (self-hosted) / false (cloud)
+          S3_UPLOAD_PART_SIZE (STORAGE_S3_UPLOAD_PART_SIZE)  multipart part size in bytes, default 16777216 (min 5242880)
+          S3_MAX_CONNECTIONS (STORAGE_S3_MAX_SOCKETS)  connections kept to the S3 service, default 64
           TENANT_ID (PROJECT_REF)                first segment of backend keys, default storage-single-tenant
           UPLOAD_FILE_SIZE_LIMIT (FILE_SIZE_LIMIT)  global object size limit in bytes, default 52428800
           IMAGE_TRANSFORMATION_ENABLED (ENABLE_IMAGE_TRANSFORMATION)  true (default) or false
@@ -112,9 +120,7 @@ public struct ServerConfiguration: Sendable {
         if mode == .file, bucket.isEmpty || bucket.contains("/") || bucket.hasPrefix(".") {
             throw ConfigurationError(variable: "S3_BUCKET", problem: "must be a folder name without '/' that does not start with '.'")
         }
-        if mode != .file {
-            throw ConfigurationError(variable: "STORAGE_MODE", problem: "\(mode.rawValue) needs the S3 backend, which this build does not include yet")
-        }
+        let s3 = mode == .file || purpose != .serve ? nil : try Self.s3Settings(reader, mode: mode, bucket: bucket)
 
         return ServerConfiguration(
             host: reader.string("HOST", "SERVER_HOST") ?? "0.0.0.0",
@@ -128,6 +134,7 @@ public struct ServerConfiguration: Sendable {
             storageMode: mode,
             fileStoragePath: reader.string("FILE_STORAGE_BACKEND_PATH", "STORAGE_FILE_BACKEND_PATH") ?? "./data/storage",
             s3Bucket: bucket,
+            s3: s3,
             tenantID: tenant,
             uploadFileSizeLimit: Int64(
                 try reader.integer("UPLOAD_FILE_SIZE_LIMIT", "FILE_SIZE_LIMIT", default: 52_428_800, in: 0...Int.max)),
@@ -140,6 +147,51 @@ public struct ServerConfiguration: Sendable {
                 try reader.integer("TUS_URL_EXPIRY_MS", default: 86_400_000, in: 1000...Int.max)),
             emptyBucketMaximum: try reader.integer("STORAGE_EMPTY_BUCKET_MAX", default: 200_000, in: 1...Int.max),
             logLevel: level)
+    }
+}
+
+/// The S3 backend's settings.
+public struct S3Settings: Sendable, Equatable {
+    public var endpoint: URL
+    public var accessKey: String
+    public var secretKey: String
+    public var region: String
+    public var forcePathStyle: Bool
+    public var partSize: Int
+    public var maximumConnections: Int
+}
+
+extension ServerConfiguration {
+    static func s3Settings(_ reader: EnvironmentReader, mode: StorageMode, bucket: String) throws(ConfigurationError) -> S3Settings {
+        guard !bucket.isEmpty else {
+            throw ConfigurationError(variable: "S3_BUCKET", problem: "is required when STORAGE_MODE is \(mode.rawValue)")
+        }
+        let region = reader.string("S3_REGION", "STORAGE_S3_REGION", "REGION") ?? "us-east-1"
+        let endpointText = reader.string("S3_ENDPOINT", "STORAGE_S3_ENDPOINT", "GLOBAL_S3_ENDPOINT")
+            ?? (mode == .cloud ? "https://s3.\(region).amazonaws.com" : nil)
+        guard let endpointText else {
+            throw ConfigurationError(variable: "S3_ENDPOINT", problem: "is required when STORAGE_MODE is self-hosted")
+        }
+        guard let endpoint = URL(string: endpointText), let scheme = endpoint.scheme, scheme == "http" || scheme == "https",
+            endpoint.host != nil, endpoint.path.isEmpty || endpoint.path == "/"
+        else {
+            throw ConfigurationError(variable: "S3_ENDPOINT", problem: "must be a URL like https://host[:port], not \(endpointText)")
+        }
+        if mode == .cloud, scheme != "https" {
+            throw ConfigurationError(variable: "S3_ENDPOINT", problem: "must use https in cloud mode")
+        }
+        guard let accessKey = reader.string("S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID") else {
+            throw ConfigurationError(variable: "S3_ACCESS_KEY", problem: "is required when STORAGE_MODE is \(mode.rawValue)")
+        }
+        guard let secretKey = reader.string("S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY") else {
+            throw ConfigurationError(variable: "S3_SECRET_KEY", problem: "is required when STORAGE_MODE is \(mode.rawValue)")
+        }
+        return S3Settings(
+            endpoint: endpoint, accessKey: accessKey, secretKey: secretKey, region: region,
+            forcePathStyle: try reader.boolean("S3_FORCE_PATH_STYLE", "STORAGE_S3_FORCE_PATH_STYLE", default: mode == .selfHosted),
+            partSize: try reader.integer(
+                "S3_UPLOAD_PART_SIZE", "STORAGE_S3_UPLOAD_PART_SIZE", default: 16 << 20, in: (5 << 20)...(5 << 30)),
+            maximumConnections: try reader.integer("S3_MAX_CONNECTIONS", "STORAGE_S3_MAX_SOCKETS", default: 64, in: 1...10_000))
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 public import Hummingbird
 public import Logging
 import ObjectStore
+import S3
 import ServiceLifecycle
 import StorageAPI
 import StorageService
@@ -53,6 +54,13 @@ public enum StorageServer {
         )
     }
 
+    /// A one-line account of why the server stopped.
+    public static func describe(_ error: any Error) -> String {
+        if let error = error as? StartupError { return error.description }
+        if let error = error as? ConfigurationError { return error.description }
+        return String(describing: error).replacingOccurrences(of: "\n", with: " ")
+    }
+
     /// `storage-api serve`: migrates, then serves until SIGTERM or SIGINT (in-flight requests,
     /// uploads included, finish first).
     public static func serve(_ configuration: ServerConfiguration) async throws {
@@ -75,13 +83,14 @@ public enum StorageServer {
         } catch {
             throw StartupError("JWT_JWKS: \(error)")
         }
-        let store = try makeObjectStore(configuration, logger: logger)
+        let cleanups = CleanupQueue(logger: logger)
+        let store = try makeObjectStore(configuration, cleanups: cleanups, logger: logger)
         let service = StorageService(
             database: database, store: store,
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
                 serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum),
-            logger: logger)
+            cleanups: cleanups, logger: logger)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
             cors: CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins), logger: logger)
@@ -93,18 +102,26 @@ public enum StorageServer {
                 logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
             },
             logger: logger)
-        application.addServices(database)
+        application.addServices(database, CleanupRetries(queue: cleanups))
+        if let s3Store = store as? S3ObjectStore { application.addServices(S3ClientShutdown(client: s3Store.client)) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
-            if let fileStore = store as? FileObjectStore {
-                let removed = try await fileStore.sweepAbandonedTemporaryFiles(olderThan: .seconds(3600))
-                if removed > 0 { logger.info("removed abandoned partial uploads", metadata: ["count": "\(removed)"]) }
-            }
+            try await prepare(store, configuration: configuration, logger: logger)
         }
         return application
     }
 
-    static func makeObjectStore(_ configuration: ServerConfiguration, logger: Logger) throws -> any ObjectStore {
+    static func makeObjectStore(
+        _ configuration: ServerConfiguration, cleanups: CleanupQueue, logger: Logger
+    ) throws -> any ObjectStore {
+        if let s3 = configuration.s3 {
+            var settings = S3Configuration(
+                endpoint: s3.endpoint, region: s3.region, bucket: configuration.s3Bucket, accessKey: s3.accessKey,
+                secretKey: s3.secretKey, forcePathStyle: s3.forcePathStyle)
+            settings.maximumConnections = s3.maximumConnections
+            return S3ObjectStore(
+                client: S3Client(configuration: settings, logger: logger), partSize: s3.partSize, cleanups: cleanups)
+        }
         let root = URL(fileURLWithPath: configuration.fileStoragePath, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
             .standardizedFileURL.path
         do {
@@ -112,5 +129,45 @@ public enum StorageServer {
         } catch {
             throw StartupError("FILE_STORAGE_BACKEND_PATH \(root) is not usable: \(error)")
         }
+    }
+
+    /// Gets the backend ready before serving: sweeps abandoned partial files, or checks (and in
+    /// self-hosted mode creates) the S3 bucket.
+    static func prepare(_ store: any ObjectStore, configuration: ServerConfiguration, logger: Logger) async throws {
+        if let fileStore = store as? FileObjectStore {
+            let removed = try await fileStore.sweepAbandonedTemporaryFiles(olderThan: .seconds(3600))
+            if removed > 0 { logger.info("removed abandoned partial uploads", metadata: ["count": "\(removed)"]) }
+        }
+        if let s3Store = store as? S3ObjectStore {
+            do {
+                try await s3Store.prepareBucket(create: configuration.storageMode == .selfHosted)
+            } catch {
+                throw StartupError(
+                    "S3 bucket \(configuration.s3Bucket) at \(configuration.s3?.endpoint.absoluteString ?? "") is not usable: \(error)")
+            }
+        }
+    }
+}
+
+/// Retries failed backend clean-ups every few seconds, and once more on shutdown.
+struct CleanupRetries: Service {
+    let queue: CleanupQueue
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            try? await cancelOnGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
+            await queue.retry()
+        }
+        await queue.retry()
+    }
+}
+
+/// Closes the S3 client's connections once the server has drained.
+struct S3ClientShutdown: Service {
+    let client: S3Client
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
     }
 }

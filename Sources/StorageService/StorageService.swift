@@ -33,12 +33,16 @@ public struct StorageService: Sendable {
     let database: StorageDatabase
     let store: any ObjectStore
     let settings: StorageSettings
+    let cleanups: CleanupQueue
     let logger: Logger
 
-    public init(database: StorageDatabase, store: any ObjectStore, settings: StorageSettings, logger: Logger) {
+    public init(
+        database: StorageDatabase, store: any ObjectStore, settings: StorageSettings, cleanups: CleanupQueue, logger: Logger
+    ) {
         self.database = database
         self.store = store
         self.settings = settings
+        self.cleanups = cleanups
         self.logger = logger
     }
 
@@ -77,14 +81,12 @@ public struct StorageService: Sendable {
         }
     }
 
-    /// Removes bytes nobody references any more. Failure only costs space, so it is logged.
+    /// Removes bytes nobody references any more, now or, if the backend is unreachable, once it
+    /// is back.
     func discardBytes(_ keys: [String]) async {
         guard !keys.isEmpty else { return }
-        do {
-            try await store.deleteObjects(keys)
-        } catch {
-            logger.error("could not remove unreferenced bytes", metadata: ["keys": "\(keys)", "error": "\(error)"])
-        }
+        let store = self.store
+        await cleanups.run("delete \(keys.joined(separator: ", "))") { try await store.deleteObjects(keys) }
     }
 
     /// Checks Postgres and the backend for `/health`.

@@ -31,8 +31,9 @@ struct Serve: AsyncParsableCommand {
         let configuration = try loadConfiguration(for: .serve)
         do {
             try await StorageServer.serve(configuration)
-        } catch let error as StartupError {
-            FileHandle.standardError.write(Data("start-up failed: \(error.description)\n".utf8))
+        } catch {
+            // One line for the operator, whatever layer the failure surfaced through.
+            FileHandle.standardError.write(Data("storage-api stopped: \(StorageServer.describe(error))\n".utf8))
             throw ExitCode(1)
         }
     }

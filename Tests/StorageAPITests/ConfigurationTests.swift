@@ -56,3 +56,47 @@ import Testing
         _ = try ServerConfiguration.fromEnvironment(["AUTH_JWT_SECRET": "s"], for: .keys)
     }
 }
+
+@Suite struct S3ConfigurationTests {
+    let base = ["DATABASE_URL": "postgres://u:p@127.0.0.1:5432/db", "AUTH_JWT_SECRET": "s", "S3_BUCKET": "objects",
+                "S3_ACCESS_KEY": "key", "S3_SECRET_KEY": "secret"]
+
+    @Test func selfHostedDefaultsToPathStyle() throws {
+        var environment = base
+        environment["STORAGE_MODE"] = "self-hosted"
+        environment["S3_ENDPOINT"] = "http://127.0.0.1:9000"
+        let s3 = try #require(try ServerConfiguration.fromEnvironment(environment).s3)
+        #expect(s3.endpoint.absoluteString == "http://127.0.0.1:9000" && s3.forcePathStyle && s3.region == "us-east-1")
+        #expect(s3.partSize == 16 << 20 && s3.maximumConnections == 64)
+    }
+
+    @Test func cloudDefaultsToAWSAndVirtualHosts() throws {
+        var environment = base
+        environment["STORAGE_MODE"] = "cloud"
+        environment["S3_REGION"] = "eu-central-1"
+        environment.removeValue(forKey: "S3_ACCESS_KEY")
+        environment["AWS_ACCESS_KEY_ID"] = "aws-key"
+        let s3 = try #require(try ServerConfiguration.fromEnvironment(environment).s3)
+        #expect(s3.endpoint.absoluteString == "https://s3.eu-central-1.amazonaws.com" && !s3.forcePathStyle)
+        #expect(s3.accessKey == "aws-key")
+    }
+
+    @Test(arguments: [
+        (["STORAGE_MODE": "self-hosted"], "configuration error: S3_ENDPOINT is required when STORAGE_MODE is self-hosted"),
+        (["STORAGE_MODE": "cloud", "S3_ENDPOINT": "http://fsn1.your-objectstorage.com"], "configuration error: S3_ENDPOINT must use https in cloud mode"),
+        (["STORAGE_MODE": "cloud", "S3_ENDPOINT": "ftp://x"], "configuration error: S3_ENDPOINT must be a URL like https://host[:port], not ftp://x"),
+        (["STORAGE_MODE": "cloud", "S3_BUCKET": ""], "configuration error: S3_BUCKET is required when STORAGE_MODE is cloud"),
+        (["STORAGE_MODE": "cloud", "S3_SECRET_KEY": ""], "configuration error: S3_SECRET_KEY is required when STORAGE_MODE is cloud"),
+        (["STORAGE_MODE": "cloud", "S3_UPLOAD_PART_SIZE": "1024"], "configuration error: S3_UPLOAD_PART_SIZE must be a whole number in 5242880...5368709120, not 1024"),
+        (["STORAGE_MODE": "cloud", "S3_FORCE_PATH_STYLE": "sometimes"], "configuration error: S3_FORCE_PATH_STYLE must be true or false, not sometimes"),
+    ])
+    func invalidS3Settings(_ overrides: [String: String], _ message: String) {
+        var environment = base
+        for (key, value) in overrides { environment[key] = value }
+        #expect {
+            try ServerConfiguration.fromEnvironment(environment)
+        } throws: { error in
+            (error as? ConfigurationError)?.description == message
+        }
+    }
+}

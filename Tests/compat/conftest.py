@@ -17,12 +17,16 @@ import subprocess
 import time
 import uuid
 
+import boto3
 import httpx
 import psycopg
 import pytest
+from botocore.config import Config
 from storage3 import SyncStorageClient
 
 SECRET = "compat-suite-secret-with-more-than-32-bytes"
+# file (default) or self-hosted: the suite runs once per backend.
+MODE = os.environ.get("COMPAT_STORAGE_MODE", "file")
 TENANT = "storage-single-tenant"
 BACKEND_BUCKET = "stub"
 GLOBAL_LIMIT = 20 * 1024 * 1024
@@ -60,6 +64,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def s3_client(endpoint: str | None = None):
+    return boto3.client(
+        "s3", endpoint_url=endpoint or os.environ["TEST_S3_ENDPOINT"], region_name="us-east-1",
+        aws_access_key_id=os.environ["TEST_S3_ACCESS_KEY"], aws_secret_access_key=os.environ["TEST_S3_SECRET_KEY"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+
+
+class S3Location:
+    """A key (or key prefix) in the backend bucket, with the little of pathlib.Path tests use."""
+
+    def __init__(self, s3, bucket: str, key: str):
+        self.s3, self.bucket, self.key = s3, bucket, key
+
+    def __truediv__(self, part: str) -> "S3Location":
+        return S3Location(self.s3, self.bucket, f"{self.key}/{part}" if self.key else part)
+
+    @property
+    def name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    def keys(self) -> list[str]:
+        """Every key equal to this one or under it as a folder."""
+        found, token = [], None
+        while True:
+            page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=self.key, **({"ContinuationToken": token} if token else {}))
+            found += [item["Key"] for item in page.get("Contents", [])
+                      if item["Key"] == self.key or item["Key"].startswith(self.key + "/")]
+            token = page.get("NextContinuationToken")
+            if not token:
+                return found
+
+    def exists(self) -> bool:
+        return bool(self.keys())
+
+    def read_bytes(self) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+
+    def __eq__(self, other):
+        return isinstance(other, S3Location) and (self.bucket, self.key) == (other.bucket, other.key)
+
+    def __lt__(self, other):
+        return self.key < other.key
+
+    def __hash__(self):
+        return hash((self.bucket, self.key))
+
+    def __repr__(self):
+        return f"s3://{self.bucket}/{self.key}"
+
+
 class Server:
     """A running storage-api process and ways to look at its database and backend."""
 
@@ -77,12 +131,24 @@ class Server:
             "AUTH_JWT_SECRET": SECRET,
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
-            "STORAGE_MODE": "file",
+            "STORAGE_MODE": MODE,
             "FILE_STORAGE_BACKEND_PATH": str(storage_dir),
             "UPLOAD_FILE_SIZE_LIMIT": str(GLOBAL_LIMIT),
             "LOG_LEVEL": "info",
-            **(extra_env or {}),
         }
+        if MODE != "file":
+            # Servers sharing a storage folder share a backend bucket, as replicas would.
+            self.backend_bucket = "compat-" + hashlib.md5(str(storage_dir).encode()).hexdigest()[:12]
+            self.s3 = s3_client()
+            self.env.update({
+                "S3_ENDPOINT": os.environ["TEST_S3_ENDPOINT"], "S3_ACCESS_KEY": os.environ["TEST_S3_ACCESS_KEY"],
+                "S3_SECRET_KEY": os.environ["TEST_S3_SECRET_KEY"], "S3_BUCKET": self.backend_bucket,
+                # Small parts, so moderate uploads take the multipart path.
+                "S3_UPLOAD_PART_SIZE": str(5 * 1024 * 1024),
+            })
+            if extra_env and "S3_ENDPOINT" in extra_env:
+                self.s3 = s3_client(extra_env["S3_ENDPOINT"])
+        self.env.update(extra_env or {})
         self.process = None
 
     def start(self):
@@ -140,23 +206,35 @@ class Server:
             "where bucket_id = %s and name = %s", bucket, name)
         return rows[0] if rows else None
 
-    # Backend
+    # Backend: the storage folder in file mode, the backend bucket otherwise.
 
-    def bucket_dir(self, bucket: str) -> pathlib.Path:
-        return self.storage_dir / BACKEND_BUCKET / TENANT / bucket
+    def bucket_dir(self, bucket: str):
+        if MODE == "file":
+            return self.storage_dir / BACKEND_BUCKET / TENANT / bucket
+        return S3Location(self.s3, self.backend_bucket, f"{TENANT}/{bucket}")
 
-    def version_files(self, bucket: str, name: str) -> list[pathlib.Path]:
-        """The stored versions of one object (files directly inside its key directory)."""
+    def version_files(self, bucket: str, name: str) -> list:
+        """The stored versions of one object (entries directly inside its key folder)."""
         directory = self.bucket_dir(bucket) / name
+        if MODE != "file":
+            prefix = directory.key + "/"
+            return sorted(S3Location(self.s3, self.backend_bucket, key) for key in directory.keys()
+                          if key.startswith(prefix) and "/" not in key[len(prefix):])
         if not directory.is_dir():
             return []
         return sorted(p for p in directory.iterdir() if p.is_file())
 
-    def all_files(self, bucket: str) -> list[pathlib.Path]:
+    def all_files(self, bucket: str) -> list:
         directory = self.bucket_dir(bucket)
+        if MODE != "file":
+            return sorted(S3Location(self.s3, self.backend_bucket, key) for key in directory.keys())
         return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
 
-    def temporary_files(self) -> list[pathlib.Path]:
+    def temporary_files(self) -> list:
+        """Partial uploads: temporary files, or multipart uploads in progress."""
+        if MODE != "file":
+            uploads = self.s3.list_multipart_uploads(Bucket=self.backend_bucket).get("Uploads", [])
+            return sorted(upload["Key"] for upload in uploads)
         directory = self.storage_dir / ".tmp"
         return sorted(directory.iterdir()) if directory.exists() else []
 

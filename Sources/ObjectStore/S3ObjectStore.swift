@@ -1,0 +1,349 @@
+import Foundation
+import Logging
+public import NIOCore
+public import S3
+import StorageCore
+
+/// Stores objects in an S3 bucket (`STORAGE_MODE=self-hosted` or `cloud`, spec §7.1).
+///
+/// Bodies stream: a known length goes up as one PutObject, or as multipart parts of exact length
+/// read straight from the request; an unknown length keeps at most one part in memory. A failed
+/// multipart upload is aborted, so no bytes are left behind.
+public struct S3ObjectStore: ObjectStore {
+    /// S3's smallest part (all but the last).
+    public static let minimumPartSize = 5 << 20
+    static let maximumParts = 10_000
+    static let maximumKeyBytes = 1024
+
+    public let client: S3Client
+    /// Where aborts that fail (backend unreachable) wait to be retried.
+    let cleanups: CleanupQueue?
+    /// Size of multipart parts (`S3_UPLOAD_PART_SIZE`, default 16 MiB).
+    let partSize: Int
+    /// Copies of larger sources go part by part with UploadPartCopy (S3's CopyObject limit, 5 GiB).
+    let copyObjectLimit: Int64
+
+    public var backendName: String { "s3" }
+
+    public init(client: S3Client, partSize: Int = 16 << 20, copyObjectLimit: Int64 = 5 << 30, cleanups: CleanupQueue? = nil) {
+        self.client = client
+        self.cleanups = cleanups
+        self.partSize = max(partSize, Self.minimumPartSize)
+        self.copyObjectLimit = copyObjectLimit
+    }
+
+    /// Makes sure the bucket is usable: creates it when missing if `create`, else fails.
+    public func prepareBucket(create: Bool) async throws {
+        do {
+            try await client.headBucket()
+            return
+        } catch {
+            guard create, error.status == 404 || error.code == .noSuchBucket else { throw error }
+        }
+        try await client.createBucket()
+    }
+
+    // MARK: - Writes
+
+    public func putObject<Body: AsyncSequence & Sendable>(
+        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String
+    ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
+        try checkKey(key)
+        let reader = PartReader(body)
+        do {
+            if let length = contentLength, length <= Int64(partSize) {
+                _ = try await client.putObject(
+                    key, body: reader.exactly(length), contentType: contentType, cacheControl: cacheControl)
+            } else if let length = contentLength {
+                try await uploadParts(key, contentType: contentType, cacheControl: cacheControl) { upload in
+                    let size = max(Int64(partSize), (length + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
+                    var remaining = length
+                    while remaining > 0 {
+                        let part = min(size, remaining)
+                        try await upload(reader.exactly(part))
+                        remaining -= part
+                    }
+                }
+            } else {
+                let first = try await reader.collect(upTo: partSize)
+                if reader.isFinished {
+                    _ = try await client.putObject(
+                        key, body: .bytes(first), contentType: contentType, cacheControl: cacheControl)
+                } else {
+                    try await uploadParts(key, contentType: contentType, cacheControl: cacheControl) { upload in
+                        var part = first
+                        while part.readableBytes > 0 {
+                            try await upload(.bytes(part))
+                            part = try await reader.collect(upTo: partSize)
+                        }
+                    }
+                }
+            }
+            return try await headObject(key)
+        } catch {
+            // The request may have completed before the answer was lost: never leave those bytes.
+            await discard(key)
+            // The body's own failure (client gone, size limit) explains an aborted transfer best.
+            throw reader.failure ?? Self.translate(error)
+        }
+    }
+
+    /// Deletes a key a failed write may have left, now or once the backend is back.
+    private func discard(_ key: String) async {
+        let client = self.client
+        let work: CleanupQueue.Work = { try await client.deleteObject(key) }
+        if let cleanups {
+            await cleanups.run("delete \(key) after a failed write", work)
+        } else {
+            try? await work()
+        }
+    }
+
+    /// Runs a multipart upload whose parts `produce` sends through `upload`; aborts on failure.
+    private func uploadParts(
+        _ key: String, contentType: String, cacheControl: String,
+        produce: (_ upload: (S3Client.Body) async throws -> Void) async throws -> Void
+    ) async throws {
+        let uploadID = try await client.createMultipartUpload(key, contentType: contentType, cacheControl: cacheControl)
+        do {
+            var parts: [(number: Int, eTag: String)] = []
+            try await produce { body in
+                guard parts.count < Self.maximumParts else {
+                    throw ObjectStoreError(.io, "objects of more than \(Self.maximumParts) parts are not supported")
+                }
+                let number = parts.count + 1
+                parts.append((number, try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body)))
+            }
+            _ = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts)
+        } catch {
+            await abort(key, uploadID: uploadID)
+            throw error
+        }
+    }
+
+    /// Aborts a multipart upload, now or (backend unreachable) as soon as it is back.
+    private func abort(_ key: String, uploadID: String) async {
+        let client = self.client
+        let work: CleanupQueue.Work = { try await client.abortMultipartUpload(key, uploadID: uploadID) }
+        if let cleanups {
+            await cleanups.run("abort multipart upload \(uploadID) of \(key)", work)
+        } else {
+            try? await work()
+        }
+    }
+
+    // MARK: - Reads
+
+    public func getObject(_ key: String, conditions: ReadConditions) async throws -> ObjectContent {
+        try checkKey(key)
+        let download: S3Download
+        do {
+            download = try await client.getObject(
+                key, range: conditions.range?.headerValue, ifNoneMatch: conditions.ifNoneMatch,
+                ifModifiedSince: conditions.ifModifiedSince)
+        } catch {
+            guard error.status == 416 || error.code == .invalidRange else { throw Self.translate(error) }
+            return ObjectContent(info: try await headObject(key), outcome: .rangeNotSatisfiable, body: .empty)
+        }
+        let info = Self.info(download.head)
+        // Backends that ignore If-None-Match still answer 304 here.
+        if download.part == .notModified || conditions.isNotModified(info) {
+            return ObjectContent(info: info, outcome: .notModified, body: .empty)
+        }
+        switch download.part {
+        case .range(let range): return ObjectContent(info: info, outcome: .partial(range), body: ByteStream(download.body))
+        default: return ObjectContent(info: info, outcome: .whole, body: ByteStream(download.body))
+        }
+    }
+
+    public func headObject(_ key: String) async throws -> ObjectInfo {
+        try checkKey(key)
+        do {
+            return Self.info(try await client.headObject(key))
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    // MARK: - Deletes and copies
+
+    public func deleteObjects(_ keys: [String]) async throws {
+        guard !keys.isEmpty else { return }
+        do {
+            try await client.deleteObjects(keys)
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    public func copyObject(
+        from source: String, to destination: String, contentType: String?, cacheControl: String?
+    ) async throws -> ObjectInfo {
+        try checkKey(source)
+        try checkKey(destination)
+        do {
+            let head = try await client.headObject(source)
+            if head.size <= copyObjectLimit {
+                _ = try await client.copyObject(
+                    from: source, to: destination, contentType: contentType ?? head.contentType,
+                    cacheControl: cacheControl ?? head.cacheControl)
+            } else {
+                try await copyInParts(from: source, to: destination, size: head.size, head: head, contentType: contentType, cacheControl: cacheControl)
+            }
+            return Self.info(try await client.headObject(destination))
+        } catch {
+            await discard(destination)
+            throw Self.translate(error)
+        }
+    }
+
+    /// Copies a source over CopyObject's limit with UploadPartCopy, in parts of at most the limit.
+    private func copyInParts(
+        from source: String, to destination: String, size: Int64, head: S3ObjectHead, contentType: String?, cacheControl: String?
+    ) async throws {
+        let uploadID = try await client.createMultipartUpload(
+            destination, contentType: contentType ?? head.contentType ?? "application/octet-stream",
+            cacheControl: cacheControl ?? head.cacheControl ?? "no-cache")
+        do {
+            let partSize = max(copyObjectLimit, (size + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
+            var parts: [(number: Int, eTag: String)] = []
+            var start: Int64 = 0
+            while start < size {
+                let end = min(start + partSize, size) - 1
+                let eTag = try await client.uploadPartCopy(
+                    destination, uploadID: uploadID, partNumber: parts.count + 1, source: source, range: start...end)
+                parts.append((parts.count + 1, eTag))
+                start = end + 1
+            }
+            _ = try await client.completeMultipartUpload(destination, uploadID: uploadID, parts: parts)
+        } catch {
+            await abort(destination, uploadID: uploadID)
+            throw error
+        }
+    }
+
+    public func checkHealth() async throws {
+        do {
+            try await client.headBucket()
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func checkKey(_ key: String) throws(ObjectStoreError) {
+        guard !key.isEmpty, key.utf8.count <= Self.maximumKeyBytes else {
+            throw ObjectStoreError(.invalidKey, "S3 keys are 1 to \(Self.maximumKeyBytes) bytes")
+        }
+    }
+
+    static func info(_ head: S3ObjectHead) -> ObjectInfo {
+        ObjectInfo(
+            size: head.size, eTag: head.eTag, lastModified: head.lastModified,
+            contentType: head.contentType, cacheControl: head.cacheControl)
+    }
+
+    /// S3 failures in `ObjectStoreError` terms; other errors pass through.
+    static func translate(_ error: any Error) -> any Error {
+        guard let error = error as? S3Error else { return error }
+        if error.status == 404 || error.code == .noSuchKey { return ObjectStoreError(.notFound, error.description) }
+        if error.code == .unreachable || error.status >= 500 { return ObjectStoreError(.unavailable, error.description) }
+        return ObjectStoreError(.io, error.description)
+    }
+}
+
+extension ByteRangeRequest {
+    /// The `Range` header value.
+    var headerValue: String {
+        switch self {
+        case .from(let first, let last): "bytes=\(first)-\(last.map(String.init) ?? "")"
+        case .suffix(let count): "bytes=-\(count)"
+        }
+    }
+}
+
+/// Cuts one request body into parts: exact-length streams (nothing buffered) or collected
+/// buffers of at most one part. Parts are consumed one after another by one task.
+final class PartReader<Base: AsyncSequence & Sendable>: @unchecked Sendable where Base.Element == ByteBuffer {
+    struct ShortBody: Error {}
+
+    private var iterator: Base.AsyncIterator
+    private var leftover = ByteBuffer()
+    private(set) var isFinished = false
+    /// The error the body threw, if any: it, not the transport's symptom, is what went wrong.
+    private(set) var failure: (any Error)?
+
+    init(_ base: Base) {
+        self.iterator = base.makeAsyncIterator()
+    }
+
+    private func nextChunk() async throws -> ByteBuffer? {
+        if leftover.readableBytes > 0 {
+            defer { leftover = ByteBuffer() }
+            return leftover
+        }
+        guard !isFinished else { return nil }
+        do {
+            guard let chunk = try await iterator.next() else {
+                isFinished = true
+                return nil
+            }
+            return chunk
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    /// Up to `limit` bytes gathered in memory (fewer only at the end of the body).
+    func collect(upTo limit: Int) async throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(min(limit, 1 << 20))
+        while buffer.readableBytes < limit, var chunk = try await nextChunk() {
+            let take = min(chunk.readableBytes, limit - buffer.readableBytes)
+            var slice = chunk.readSlice(length: take)!
+            buffer.writeBuffer(&slice)
+            if chunk.readableBytes > 0 { leftover = chunk }
+        }
+        if leftover.readableBytes == 0, !isFinished {
+            // Learn whether the body has ended, so a body of exactly one part is one PutObject.
+            if let chunk = try await nextChunk() { leftover = chunk }
+        }
+        return buffer
+    }
+
+    /// A stream of exactly `length` bytes of the body, for a request with that Content-Length.
+    func exactly(_ length: Int64) -> S3Client.Body {
+        .stream({ .stream(ExactStream(reader: self, length: length), length: .known(length)) }, length: length)
+    }
+
+    struct ExactStream: AsyncSequence, Sendable {
+        typealias Element = ByteBuffer
+        let reader: PartReader
+        let length: Int64
+
+        struct AsyncIterator: AsyncIteratorProtocol {
+            let reader: PartReader
+            var remaining: Int64
+
+            mutating func next() async throws -> ByteBuffer? {
+                guard remaining > 0 else { return nil }
+                guard var chunk = try await reader.nextChunk() else {
+                    reader.failure = reader.failure ?? ShortBody()
+                    throw ShortBody()
+                }
+                if Int64(chunk.readableBytes) > remaining {
+                    let part = chunk.readSlice(length: Int(remaining))!
+                    reader.leftover = chunk
+                    remaining = 0
+                    return part
+                }
+                remaining -= Int64(chunk.readableBytes)
+                return chunk
+            }
+        }
+
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader, remaining: length) }
+    }
+}
