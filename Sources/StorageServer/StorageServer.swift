@@ -142,8 +142,15 @@ public enum StorageServer {
             do {
                 try await s3Store.prepareBucket(create: configuration.storageMode == .selfHosted)
             } catch {
-                throw StartupError(
-                    "S3 bucket \(configuration.s3Bucket) at \(configuration.s3?.endpoint.absoluteString ?? "") is not usable: \(error)")
+                let bucket = "S3 bucket \(configuration.s3Bucket) at \(configuration.s3?.endpoint.absoluteString ?? "")"
+                let hint: String
+                switch (error as? S3Error)?.status {
+                case 403: hint = "; check S3_ACCESS_KEY and S3_SECRET_KEY"
+                case 404: hint = "; create it, or check S3_BUCKET and S3_REGION"
+                case 0: hint = "; check S3_ENDPOINT"
+                default: hint = ""
+                }
+                throw StartupError("\(bucket) is not usable: \(error)\(hint)")
             }
         }
     }

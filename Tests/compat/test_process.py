@@ -48,3 +48,17 @@ def test_keys_prints_role_keys():
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
     assert [line.split("=", 1)[0] for line in lines] == ["ANON_KEY", "SERVICE_KEY"]
+
+
+def test_unusable_s3_bucket_stops_startup_with_one_line():
+    """A wrong S3 secret is refused by the backend, and start-up says so in one line."""
+    if not os.environ.get("TEST_S3_ENDPOINT"):
+        pytest.skip("needs the test SeaweedFS")
+    env = {"DATABASE_URL": os.environ["TEST_DATABASE_URL"], "AUTH_JWT_SECRET": "s", "PORT": "0",
+           "STORAGE_MODE": "self-hosted", "S3_ENDPOINT": os.environ["TEST_S3_ENDPOINT"], "S3_BUCKET": "never-used",
+           "S3_ACCESS_KEY": os.environ["TEST_S3_ACCESS_KEY"], "S3_SECRET_KEY": "wrong-secret", "LOG_LEVEL": "error"}
+    result = run("serve", env=env, timeout=60)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("storage-api stopped: S3 bucket never-used at ") and "(403)" in last, last
+    assert last.endswith("check S3_ACCESS_KEY and S3_SECRET_KEY"), last
