@@ -79,6 +79,8 @@ let package = Package(
         ),
         // Linux file calls Swift's Glibc module does not import (xattrs, copy_file_range).
         .target(name: "CFileSystem"),
+        // Process-wide C settings Swift's Glibc module does not import (malloc tuning).
+        .target(name: "CProcess"),
         // Where bytes live: the ObjectStore protocol and the file implementation.
         .target(
             name: "ObjectStore",
@@ -130,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "storage-api",
             dependencies: [
-                "StorageServer",
+                "StorageServer", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

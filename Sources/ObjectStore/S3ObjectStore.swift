@@ -55,26 +55,22 @@ public struct S3ObjectStore: ObjectStore {
                 _ = try await client.putObject(
                     key, body: reader.exactly(length), contentType: contentType, cacheControl: cacheControl)
             } else if let length = contentLength {
-                try await uploadParts(key, contentType: contentType, cacheControl: cacheControl) { upload in
-                    let size = max(Int64(partSize), (length + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
-                    var remaining = length
-                    while remaining > 0 {
-                        let part = min(size, remaining)
-                        try await upload(reader.exactly(part))
-                        remaining -= part
-                    }
-                }
+                try await uploadStreamedParts(key, reader: reader, length: length, contentType: contentType, cacheControl: cacheControl)
             } else {
-                let first = try await reader.collect(upTo: partSize)
+                var pending = try await reader.collect(upTo: partSize)
                 if reader.isFinished {
                     _ = try await client.putObject(
-                        key, body: .bytes(first), contentType: contentType, cacheControl: cacheControl)
+                        key, body: .bytes(pending), contentType: contentType, cacheControl: cacheControl)
                 } else {
                     try await uploadParts(key, contentType: contentType, cacheControl: cacheControl) { upload in
-                        var part = first
-                        while part.readableBytes > 0 {
-                            try await upload(.bytes(part))
-                            part = try await reader.collect(upTo: partSize)
+                        while pending.readableBytes > 0 {
+                            // Only one part in memory: the sent one is released before the next is gathered.
+                            do {
+                                let part = pending
+                                pending = ByteBuffer()
+                                try await upload(.bytes(part))
+                            }
+                            pending = try await reader.collect(upTo: partSize)
                         }
                     }
                 }
@@ -88,14 +84,16 @@ public struct S3ObjectStore: ObjectStore {
         }
     }
 
-    /// Deletes a key a failed write may have left, now or once the backend is back.
+    /// Removes whatever a failed write to `key` may have left, now or once the backend is back:
+    /// the object, and multipart uploads of the key whose creation answer was lost. Keys are
+    /// version-unique, so nothing else can be writing to this one.
     private func discard(_ key: String) async {
         let client = self.client
-        let work: CleanupQueue.Work = { try await client.deleteObject(key) }
-        if let cleanups {
-            await cleanups.run("delete \(key) after a failed write", work)
-        } else {
-            try? await work()
+        await cleanUp("delete \(key) after a failed write") {
+            for upload in try await client.listMultipartUploads(prefix: key) where upload.key == key {
+                try await client.abortMultipartUpload(key, uploadID: upload.uploadID)
+            }
+            try await client.deleteObject(key)
         }
     }
 
@@ -104,8 +102,7 @@ public struct S3ObjectStore: ObjectStore {
         _ key: String, contentType: String, cacheControl: String,
         produce: (_ upload: (S3Client.Body) async throws -> Void) async throws -> Void
     ) async throws {
-        let uploadID = try await client.createMultipartUpload(key, contentType: contentType, cacheControl: cacheControl)
-        do {
+        try await multipartUpload(key, contentType: contentType, cacheControl: cacheControl) { uploadID in
             var parts: [(number: Int, eTag: String)] = []
             try await produce { body in
                 guard parts.count < Self.maximumParts else {
@@ -114,19 +111,70 @@ public struct S3ObjectStore: ObjectStore {
                 let number = parts.count + 1
                 parts.append((number, try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body)))
             }
-            _ = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: parts)
+            return parts
+        }
+    }
+
+    /// A multipart upload of a body of known length, parts streamed without buffering. The next
+    /// part's request starts once the previous part's bytes are all handed over, so the server
+    /// finishing one part overlaps the next part's transfer (at most two requests at a time).
+    private func uploadStreamedParts<Body>(
+        _ key: String, reader: PartReader<Body>, length: Int64, contentType: String, cacheControl: String
+    ) async throws {
+        let client = self.client
+        try await multipartUpload(key, contentType: contentType, cacheControl: cacheControl) { uploadID in
+            let size = max(Int64(partSize), (length + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
+            var eTags: [Int: String] = [:]
+            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                var remaining = length
+                var number = 0
+                var running = 0
+                while remaining > 0 {
+                    let partLength = min(size, remaining)
+                    remaining -= partLength
+                    number += 1
+                    let (handedOver, signal) = AsyncStream<Void>.makeStream()
+                    let body = reader.exactly(partLength) { signal.finish() }
+                    let partNumber = number
+                    group.addTask {
+                        defer { signal.finish() }
+                        return (partNumber, try await client.uploadPart(key, uploadID: uploadID, partNumber: partNumber, body: body))
+                    }
+                    running += 1
+                    for await _ in handedOver {}
+                    while running >= 2, let (finished, eTag) = try await group.next() {
+                        eTags[finished] = eTag
+                        running -= 1
+                    }
+                }
+                for try await (finished, eTag) in group { eTags[finished] = eTag }
+            }
+            return eTags.keys.sorted().map { ($0, eTags[$0]!) }
+        }
+    }
+
+    /// Creates a multipart upload, lets `uploadParts` send its parts and completes it with the
+    /// parts returned. On failure the upload is aborted, now or (backend unreachable) once it is back.
+    private func multipartUpload(
+        _ key: String, contentType: String, cacheControl: String,
+        uploadParts: (_ uploadID: String) async throws -> [(number: Int, eTag: String)]
+    ) async throws {
+        let uploadID = try await client.createMultipartUpload(key, contentType: contentType, cacheControl: cacheControl)
+        do {
+            _ = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: try await uploadParts(uploadID))
         } catch {
-            await abort(key, uploadID: uploadID)
+            let client = self.client
+            await cleanUp("abort multipart upload \(uploadID) of \(key)") {
+                try await client.abortMultipartUpload(key, uploadID: uploadID)
+            }
             throw error
         }
     }
 
-    /// Aborts a multipart upload, now or (backend unreachable) as soon as it is back.
-    private func abort(_ key: String, uploadID: String) async {
-        let client = self.client
-        let work: CleanupQueue.Work = { try await client.abortMultipartUpload(key, uploadID: uploadID) }
+    /// Runs a clean-up now; if the backend is unreachable, the clean-up queue retries it.
+    private func cleanUp(_ description: String, _ work: @escaping CleanupQueue.Work) async {
         if let cleanups {
-            await cleanups.run("abort multipart upload \(uploadID) of \(key)", work)
+            await cleanups.run(description, work)
         } else {
             try? await work()
         }
@@ -201,10 +249,11 @@ public struct S3ObjectStore: ObjectStore {
     private func copyInParts(
         from source: String, to destination: String, size: Int64, head: S3ObjectHead, contentType: String?, cacheControl: String?
     ) async throws {
-        let uploadID = try await client.createMultipartUpload(
+        let client = self.client
+        try await multipartUpload(
             destination, contentType: contentType ?? head.contentType ?? "application/octet-stream",
-            cacheControl: cacheControl ?? head.cacheControl ?? "no-cache")
-        do {
+            cacheControl: cacheControl ?? head.cacheControl ?? "no-cache"
+        ) { uploadID in
             let partSize = max(copyObjectLimit, (size + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
             var parts: [(number: Int, eTag: String)] = []
             var start: Int64 = 0
@@ -215,10 +264,7 @@ public struct S3ObjectStore: ObjectStore {
                 parts.append((parts.count + 1, eTag))
                 start = end + 1
             }
-            _ = try await client.completeMultipartUpload(destination, uploadID: uploadID, parts: parts)
-        } catch {
-            await abort(destination, uploadID: uploadID)
-            throw error
+            return parts
         }
     }
 
@@ -299,7 +345,9 @@ final class PartReader<Base: AsyncSequence & Sendable>: @unchecked Sendable wher
     /// Up to `limit` bytes gathered in memory (fewer only at the end of the body).
     func collect(upTo limit: Int) async throws -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(min(limit, 1 << 20))
+        // Once, so the part never regrows (and briefly doubles) while it fills; pages are only
+        // touched as bytes arrive.
+        buffer.reserveCapacity(limit)
         while buffer.readableBytes < limit, var chunk = try await nextChunk() {
             let take = min(chunk.readableBytes, limit - buffer.readableBytes)
             var slice = chunk.readSlice(length: take)!
@@ -314,18 +362,23 @@ final class PartReader<Base: AsyncSequence & Sendable>: @unchecked Sendable wher
     }
 
     /// A stream of exactly `length` bytes of the body, for a request with that Content-Length.
-    func exactly(_ length: Int64) -> S3Client.Body {
-        .stream({ .stream(ExactStream(reader: self, length: length), length: .known(length)) }, length: length)
+    /// `handedOver` runs once its last byte has been taken from the body.
+    func exactly(_ length: Int64, handedOver: @escaping @Sendable () -> Void = {}) -> S3Client.Body {
+        .stream(
+            { .stream(ExactStream(reader: self, length: length, handedOver: handedOver), length: .known(length)) },
+            length: length)
     }
 
     struct ExactStream: AsyncSequence, Sendable {
         typealias Element = ByteBuffer
         let reader: PartReader
         let length: Int64
+        let handedOver: @Sendable () -> Void
 
         struct AsyncIterator: AsyncIteratorProtocol {
             let reader: PartReader
             var remaining: Int64
+            let handedOver: @Sendable () -> Void
 
             mutating func next() async throws -> ByteBuffer? {
                 guard remaining > 0 else { return nil }
@@ -333,10 +386,11 @@ final class PartReader<Base: AsyncSequence & Sendable>: @unchecked Sendable wher
                     reader.failure = reader.failure ?? ShortBody()
                     throw ShortBody()
                 }
-                if Int64(chunk.readableBytes) > remaining {
+                if Int64(chunk.readableBytes) >= remaining {
                     let part = chunk.readSlice(length: Int(remaining))!
-                    reader.leftover = chunk
+                    if chunk.readableBytes > 0 { reader.leftover = chunk }
                     remaining = 0
+                    handedOver()
                     return part
                 }
                 remaining -= Int64(chunk.readableBytes)
@@ -344,6 +398,8 @@ final class PartReader<Base: AsyncSequence & Sendable>: @unchecked Sendable wher
             }
         }
 
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader, remaining: length) }
+        func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(reader: reader, remaining: length, handedOver: handedOver)
+        }
     }
 }

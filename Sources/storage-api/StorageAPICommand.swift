@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcess
 import Foundation
 import StorageServer
 
@@ -29,6 +30,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try loadConfiguration(for: .serve)
+        returnLargeBuffersToTheSystem()
         do {
             try await StorageServer.serve(configuration)
         } catch {
@@ -37,6 +39,15 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// Keeps memory flat across large transfers. glibc raises its mmap threshold each time a large
+/// block is freed, after which the multi-MiB buffers of S3 parts and image transforms come from
+/// per-thread heaps that never shrink (measured: +66 MiB peak RSS on a 1 GiB chunked upload to
+/// S3, against +18 MiB with the threshold fixed). A fixed threshold keeps such blocks in their
+/// own mappings, given back as soon as they are freed.
+func returnLargeBuffersToTheSystem() {
+    _ = cprocess_fix_mmap_threshold(1 << 20)
 }
 
 struct Migrate: AsyncParsableCommand {

@@ -248,8 +248,9 @@ class Server:
         """Every row has exactly its bytes and there are no bytes without a row."""
         rows = self.sql("select name, version from storage.objects where bucket_id = %s", bucket)
         expected = {self.bucket_dir(bucket) / name / version for name, version in rows}
-        assert set(self.all_files(bucket)) == expected
-        assert self.temporary_files() == []
+        stored = set(self.all_files(bucket))
+        assert stored == expected, f"bytes without a row: {stored - expected}; rows without bytes: {expected - stored}"
+        assert self.temporary_files() == [], f"partial uploads left: {self.temporary_files()}"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,99 @@
+# Shared by the benchmark scripts: source it after scripts/lib.sh.
+
+# bench_prepare SIZE_MIB: sets $size_mib, the work folder $WORK (BENCH_WORK_DIR, default
+# .build-bench) and $binary, a release build of storage-api.
+bench_prepare() {
+  size_mib=$1
+  WORK=${BENCH_WORK_DIR:-$PWD/.build-bench}
+  mkdir -p "$WORK"
+  WORK=$(cd "$WORK" && pwd)
+  swift build -c release --product storage-api >&2
+  binary=$(swift build -c release --show-bin-path)/storage-api
+}
+
+# Seconds since an arbitrary point, with sub-millisecond resolution.
+seconds() { python3 -c "import time; print(time.monotonic())"; }
+
+# MiB/s for SIZE_MIB moved between two `seconds` readings.
+rate() { python3 -c "print(f'{$size_mib / ($2 - $1):.0f}')"; }
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+
+mib() { python3 -c "print(f'{$1 / 1024:.0f}')"; }
+
+free_tcp_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Server memory: current and peak RSS in KiB; resetting the peak before each measured transfer.
+rss_kib() { awk "/^$1:/ {print \$2}" "/proc/$server/status"; }
+reset_peak() { echo 5 > "/proc/$server/clear_refs"; }
+
+# bench_database WORK NAME: a fresh database on a private cluster; prints its URL.
+bench_database() {
+  local admin
+  admin=$(start_postgres "$1/postgres" "$(free_tcp_port)")
+  psql "$admin" -qc "drop database if exists $2 with (force)" -c "create database $2" >/dev/null 2>&1
+  echo "${admin%/*}/$2"
+}
+
+# bench_source WORK SIZE_MIB: a file of random bytes, kept between runs.
+bench_source() {
+  local file="$1/source-$2.bin"
+  if [ ! -f "$file" ] || [ "$(stat -c %s "$file")" != $(($2 * 1024 * 1024)) ]; then
+    log "writing $2 MiB of random bytes"
+    head -c $(($2 * 1024 * 1024)) /dev/urandom > "$file"
+  fi
+  echo "$file"
+}
+
+# start_bench_server BINARY LOG: runs storage-api with the current environment; sets $server and
+# $base, and waits until it answers.
+start_bench_server() {
+  export PORT
+  PORT=$(free_tcp_port)
+  "$1" serve 2>"$2" &
+  server=$!
+  base="http://127.0.0.1:$PORT/storage/v1"
+  for _ in $(seq 600); do curl -fs "$base/status" >/dev/null && return 0; sleep 0.1; done
+  cat "$2" >&2
+  die "storage-api did not start"
+}
+
+# prepare_bench_bucket SOURCE: bucket "bench", both directions warmed up once so measurements see
+# steady state; sets $auth and $idle (server RSS in KiB afterwards).
+prepare_bench_bucket() {
+  auth="Authorization: Bearer $SERVICE_KEY"
+  curl -fs -X POST "$base/bucket" -H "$auth" -H 'Content-Type: application/json' -d '{"name":"bench"}' >/dev/null
+  head -c 1048576 "$1" | curl -fs -X PUT "$base/object/bench/warmup" -H "$auth" --data-binary @- >/dev/null
+  curl -fs "$base/object/bench/warmup" -H "$auth" -o /dev/null
+  idle=$(rss_kib VmRSS)
+}
+
+# measure COMMAND...: runs it with the server's peak RSS reset; sets $measured_rate (MiB/s of
+# $size_mib) and $measured_peak (KiB).
+measure() {
+  local start end
+  reset_peak
+  start=$(seconds)
+  "$@"
+  end=$(seconds)
+  measured_rate=$(rate "$start" "$end")
+  measured_peak=$(rss_kib VmHWM)
+}
+
+api_upload() {
+  curl -fs -X PUT "$base/object/bench/$1" -H "$auth" -H 'Content-Type: application/octet-stream' "${@:3}" \
+    -T "$2" -o /dev/null
+}
+api_download_md5() { curl -fs "$base/object/bench/$1" -H "$auth" | md5sum | cut -d' ' -f1 > "$WORK/download.md5"; }
+api_download() { curl -fs "$base/object/bench/$1" -H "$auth" -o /dev/null; }
+
+# measure_api_transfers SOURCE SOURCE_MD5: upload as bench/big.bin, download into md5sum and into
+# /dev/null; checks the bytes; sets upload, download, download_plain and their *_peak.
+measure_api_transfers() {
+  measure api_upload big.bin "$1"; upload=$measured_rate upload_peak=$measured_peak
+  measure api_download_md5 big.bin; download=$measured_rate download_peak=$measured_peak
+  measure api_download big.bin; download_plain=$measured_rate download_plain_peak=$measured_peak
+  local got
+  got=$(cat "$WORK/download.md5")
+  [ "$got" = "$2" ] || die "downloaded bytes differ (md5 $got, expected $2)"
+}
