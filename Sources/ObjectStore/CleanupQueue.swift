@@ -3,7 +3,8 @@ public import Logging
 /// Backend clean-ups that failed (the backend was unreachable) and must still happen: aborting a
 /// failed multipart upload, deleting bytes no row refers to. Retried until they succeed.
 ///
-/// Held in memory: a crash loses the queue; start-up sweeps cover that case.
+/// Held in memory: a crash loses the queue. The file backend sweeps abandoned temporary files at
+/// start-up; S3 multipart uploads a crash abandons are left to the bucket's lifecycle rules.
 public actor CleanupQueue {
     public typealias Work = @Sendable () async throws -> Void
 
