@@ -36,6 +36,7 @@ let package = Package(
         .target(
             name: "StorageCore",
             dependencies: [
+                "WireFormats",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -44,7 +45,7 @@ let package = Package(
         .target(
             name: "Auth",
             dependencies: [
-                "StorageCore",
+                "StorageCore", "WireFormats",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -61,7 +62,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.copy("Migrations")],
+            resources: [.copy("Migrations"), .copy("ProjectMigrations")],
             swiftSettings: swiftSettings
         ),
         // AWS Signature V4 and a streaming S3 client on async-http-client.
@@ -98,6 +99,7 @@ let package = Package(
             name: "StorageService",
             dependencies: [
                 "StorageCore", "Auth", "Database", "ObjectStore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
@@ -152,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "AuthTests",
             dependencies: [
-                "Auth", "StorageCore",
+                "Auth", "StorageCore", "WireFormats",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Crypto
 import JWTKit
+import WireFormats
 
 /// The keys of `JWT_JWKS` (`{"keys": [...], "urlSigningKey"?: {...}}`), parsed leniently: a key of
 /// an unsupported type is skipped rather than failing the whole set.

@@ -5,6 +5,7 @@ public import Foundation
 #endif
 import Crypto
 public import StorageCore
+import WireFormats
 
 /// Signs HS256 tokens with the shared secret: the minted anon and service keys, and URL tokens.
 public struct JWTSigner: Sendable {

@@ -6,6 +6,7 @@ public import Foundation
 import Crypto
 import JWTKit
 public import StorageCore
+import WireFormats
 
 /// A JWT whose signature and time claims have been checked.
 public struct VerifiedJWT: Sendable, Equatable {

@@ -32,10 +32,21 @@ public struct Migration: Sendable, Equatable {
         self.sql = sql
     }
 
-    /// The migrations shipped with this build, in id order.
+    /// Upstream's migrations shipped with this build, in id order (recorded in `storage.migrations`).
     public static func bundled() throws -> [Migration] {
-        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil) else {
-            throw MigrationError("the migrations folder is missing from the build")
+        try bundled(folder: "Migrations")
+    }
+
+    /// This project's own migrations, in id order (recorded in `storage_api.migrations`): tables
+    /// Supabase's schema does not have, kept out of `storage` so upstream's runner never meets
+    /// ids it does not know.
+    public static func projectBundled() throws -> [Migration] {
+        try bundled(folder: "ProjectMigrations")
+    }
+
+    private static func bundled(folder: String) throws -> [Migration] {
+        guard let directory = Bundle.module.url(forResource: folder, withExtension: nil) else {
+            throw MigrationError("the \(folder) folder is missing from the build")
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         let migrations = try files.compactMap { file -> Migration? in
@@ -56,7 +67,8 @@ public struct MigrationError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Applies pending migrations and records them in `storage.migrations` with upstream's ids,
-/// names and hashes, so either implementation accepts a database the other migrated.
+/// names and hashes, so either implementation accepts a database the other migrated; then this
+/// project's own migrations, recorded in `storage_api.migrations`.
 ///
 /// Concurrent runners (several replicas starting together, or upstream's runner) are serialised
 /// by a session advisory lock on upstream's key; each migration runs in its own transaction.
@@ -66,32 +78,53 @@ public struct MigrationRunner: Sendable {
     /// Upstream's row 0, written by its runner library before any file runs.
     static let bootstrap = (id: 0, name: "create-migrations-table", hash: "e18db593bcde2aca2a408c4d1100f6abba2195df")
 
+    /// Where a set of migrations is recorded.
+    struct Ledger: Sendable {
+        let schema: String
+        /// Upstream's ledger starts with its runner library's own row.
+        let writesBootstrapRow: Bool
+
+        static let upstream = Ledger(schema: "storage", writesBootstrapRow: true)
+        static let project = Ledger(schema: "storage_api", writesBootstrapRow: false)
+    }
+
     let database: StorageDatabase
     let migrations: [Migration]
+    let projectMigrations: [Migration]
     let logger: Logger
 
-    public init(database: StorageDatabase, migrations: [Migration], logger: Logger) {
+    public init(database: StorageDatabase, migrations: [Migration], projectMigrations: [Migration] = [], logger: Logger) {
         self.database = database
         self.migrations = migrations
+        self.projectMigrations = projectMigrations
         self.logger = logger
     }
 
-    /// Runs every migration not yet recorded. Returns the ones applied now.
+    /// The runner for everything this build ships.
+    public static func bundled(database: StorageDatabase, logger: Logger) throws -> MigrationRunner {
+        MigrationRunner(
+            database: database, migrations: try Migration.bundled(), projectMigrations: try Migration.projectBundled(),
+            logger: logger)
+    }
+
+    /// Runs every migration not yet recorded. Returns the ones applied now (upstream's first).
     @discardableResult
     public func run(lockTimeout: Duration = .seconds(120)) async throws -> [Migration] {
         let logger = self.logger
-        let migrations = self.migrations
+        let sets = [(Ledger.upstream, migrations), (Ledger.project, projectMigrations)]
         return try await database.withConnection { connection in
             try await Self.acquireLock(connection, timeout: lockTimeout, logger: logger)
             do {
                 // Migrations may build indexes on large tables: no statement timeout here.
                 try await connection.run("SET statement_timeout = 0", logger: logger)
-                try await Self.bootstrap(connection, logger: logger)
-                let applied = try await Self.appliedIDs(connection, logger: logger)
                 var done: [Migration] = []
-                for migration in migrations where !applied.contains(migration.id) {
-                    try await Self.apply(migration, on: connection, logger: logger)
-                    done.append(migration)
+                for (ledger, migrations) in sets where !migrations.isEmpty {
+                    try await Self.prepare(ledger, connection, logger: logger)
+                    let applied = try await Self.appliedIDs(ledger, connection, logger: logger)
+                    for migration in migrations where !applied.contains(migration.id) {
+                        try await Self.apply(migration, to: ledger, on: connection, logger: logger)
+                        done.append(migration)
+                    }
                 }
                 try await connection.run("RESET statement_timeout", logger: logger)
                 try await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
@@ -121,34 +154,39 @@ public struct MigrationRunner: Sendable {
         }
     }
 
-    private static func bootstrap(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.run("CREATE SCHEMA IF NOT EXISTS storage", logger: logger)
+    private static func prepare(_ ledger: Ledger, _ connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(ledger.schema)"), logger: logger)
         try await connection.run(
-            """
-            CREATE TABLE IF NOT EXISTS storage.migrations (
-              id integer PRIMARY KEY,
-              name varchar(100) UNIQUE NOT NULL,
-              hash varchar(40) NOT NULL,
-              executed_at timestamp DEFAULT current_timestamp
-            )
-            """, logger: logger)
-        try await connection.run(
-            """
-            INSERT INTO storage.migrations (id, name, hash)
-            VALUES (\(bootstrap.id), \(bootstrap.name), \(bootstrap.hash))
-            ON CONFLICT (id) DO NOTHING
-            """, logger: logger)
+            PostgresQuery(
+                unsafeSQL: """
+                    CREATE TABLE IF NOT EXISTS \(ledger.schema).migrations (
+                      id integer PRIMARY KEY,
+                      name varchar(100) UNIQUE NOT NULL,
+                      hash varchar(40) NOT NULL,
+                      executed_at timestamp DEFAULT current_timestamp
+                    )
+                    """), logger: logger)
+        if ledger.writesBootstrapRow {
+            try await connection.run(
+                """
+                INSERT INTO storage.migrations (id, name, hash)
+                VALUES (\(bootstrap.id), \(bootstrap.name), \(bootstrap.hash))
+                ON CONFLICT (id) DO NOTHING
+                """, logger: logger)
+        }
     }
 
-    private static func appliedIDs(_ connection: PostgresConnection, logger: Logger) async throws -> Set<Int> {
+    private static func appliedIDs(_ ledger: Ledger, _ connection: PostgresConnection, logger: Logger) async throws -> Set<Int> {
         var ids: Set<Int> = []
-        let rows = try await connection.run("SELECT id FROM storage.migrations", logger: logger)
+        let rows = try await connection.run(PostgresQuery(unsafeSQL: "SELECT id FROM \(ledger.schema).migrations"), logger: logger)
         for row in rows { ids.insert(try row.decode(Int.self)) }
         return ids
     }
 
-    private static func apply(_ migration: Migration, on connection: PostgresConnection, logger: Logger) async throws {
-        logger.info("applying migration", metadata: ["id": "\(migration.id)", "name": "\(migration.name)"])
+    private static func apply(
+        _ migration: Migration, to ledger: Ledger, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        logger.info("applying migration", metadata: ["id": "\(migration.id)", "name": "\(migration.name)", "ledger": "\(ledger.schema)"])
         try await connection.run("BEGIN", logger: logger)
         for statement in SQLScript.statements(in: migration.sql) {
             do {
@@ -158,11 +196,11 @@ public struct MigrationRunner: Sendable {
                 throw MigrationError("migration \(migration.fileName) failed: \(reason)")
             }
         }
-        try await connection.run(
-            """
-            INSERT INTO storage.migrations (id, name, hash)
-            VALUES (\(migration.id), \(migration.name), \(migration.hash))
-            """, logger: logger)
+        var record = PostgresQuery(unsafeSQL: "INSERT INTO \(ledger.schema).migrations (id, name, hash) VALUES ($1, $2, $3)")
+        record.binds.append(migration.id)
+        record.binds.append(migration.name)
+        record.binds.append(migration.hash)
+        try await connection.run(record, logger: logger)
         try await connection.run("COMMIT", logger: logger)
     }
 }

@@ -104,8 +104,16 @@ public final class StorageDatabase: Service, Sendable {
         try await run(session, commit: false, body)
     }
 
+    /// Runs `body` inside `BEGIN … COMMIT` as the server's own login role, for the server's
+    /// internal tables (`storage_api`), which no request role can reach.
+    public func internalTransaction<Result: Sendable>(
+        _ body: @escaping @Sendable (Transaction) async throws -> Result
+    ) async throws -> Result {
+        try await run(nil, commit: true, body)
+    }
+
     private func run<Result: Sendable>(
-        _ session: DatabaseSession, commit: Bool, _ body: @escaping @Sendable (Transaction) async throws -> Result
+        _ session: DatabaseSession?, commit: Bool, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
         let logger = self.logger
         do {
@@ -113,8 +121,13 @@ public final class StorageDatabase: Service, Sendable {
                 try await connection.query("BEGIN", logger: logger)
                 do {
                     let transaction = Transaction(connection: connection, logger: logger)
-                    try await transaction.become(session)
-                    let result = try await body(transaction)
+                    if let session { try await transaction.become(session) }
+                    let result: Result
+                    do {
+                        result = try await body(transaction)
+                    } catch let error where !(error is PSQLError || error is PostgresDecodingError || error is CancellationError) {
+                        throw BodyError(error: error)
+                    }
                     try await connection.query(commit ? "COMMIT" : "ROLLBACK", logger: logger)
                     return result
                 } catch {
@@ -122,6 +135,9 @@ public final class StorageDatabase: Service, Sendable {
                     throw error
                 }
             }
+        } catch let error as BodyError {
+            // The caller's own failure (a lost lease, a duplicate key it detected): unchanged.
+            throw error.error
         } catch {
             throw DatabaseErrors.map(error)
         }
@@ -196,6 +212,11 @@ public struct Transaction: Sendable {
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
         try await connection.run(query, logger: logger)
     }
+}
+
+/// Carries an error the transaction body threw past the database error mapping.
+private struct BodyError: Error {
+    let error: any Error
 }
 
 /// Shared between the lease and its timer.

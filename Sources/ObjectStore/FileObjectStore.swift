@@ -22,8 +22,8 @@ public struct FileObjectStore: ObjectStore {
     /// Bytes read per chunk when streaming a file out.
     static let readChunkSize = 256 << 10
 
-    private let mapping: FilePathMapping
-    private let temporaryDirectory: String
+    let mapping: FilePathMapping
+    let temporaryDirectory: String
     private let threadPool: NIOThreadPool
     private let logger: Logger
 
@@ -47,6 +47,20 @@ public struct FileObjectStore: ObjectStore {
     public func putObject<Body: AsyncSequence & Sendable>(
         _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
+        let written = try await writeFile(
+            key, body: body, contentType: contentType, cacheControl: cacheControl, keepingPartialBody: false)
+        if let failure = written.bodyFailure { throw failure }
+        return written.info!
+    }
+
+    /// Streams `body` into a new file at `key`: a private temporary file, fsynced, then renamed.
+    ///
+    /// If the body fails, nothing is left behind — unless `keepingPartialBody`, in which case
+    /// the bytes received so far (if any) are stored as the file. The body's error is returned
+    /// rather than thrown; write errors are thrown.
+    func writeFile<Body: AsyncSequence & Sendable>(
+        _ key: String, body: Body, contentType: String, cacheControl: String, keepingPartialBody: Bool
+    ) async throws -> (info: ObjectInfo?, bodyFailure: (any Error)?) where Body.Element == ByteBuffer {
         let finalPath = try mapping.path(for: key)
         let temporaryPath = "\(temporaryDirectory)/\(UUID().uuidString.lowercased())"
         let fd = try await blocking { () throws(ObjectStoreError) in
@@ -60,23 +74,41 @@ public struct FileObjectStore: ObjectStore {
             var hasher = Insecure.MD5()
             var size: Int64 = 0
             var pending = ByteBuffer()
+            var bodyFailure: (any Error)?
             func dispatch(_ buffer: ByteBuffer) async throws {
                 if let previous = inFlight { hasher = try await previous.value }
                 let start = hasher
                 inFlight = Task { try await write(buffer, to: fd, path: temporaryPath, hasher: start) }
             }
-            for try await chunk in body {
+            var chunks = body.makeAsyncIterator()
+            while true {
+                let next: ByteBuffer?
+                do {
+                    next = try await chunks.next()
+                } catch {
+                    bodyFailure = error
+                    break
+                }
+                guard var chunk = next else { break }
                 size += Int64(chunk.readableBytes)
                 if pending.readableBytes == 0, chunk.readableBytes >= Self.writeChunkSize {
                     try await dispatch(chunk)
                     continue
                 }
-                var chunk = chunk
                 pending.writeBuffer(&chunk)
                 if pending.readableBytes >= Self.writeChunkSize {
                     try await dispatch(pending)
                     pending = ByteBuffer()
                 }
+            }
+            if let bodyFailure, !keepingPartialBody || size == 0 {
+                _ = try? await inFlight?.value
+                inFlight = nil
+                try? await blocking { () throws(ObjectStoreError) in
+                    PosixFile.close(fd)
+                    try PosixFile.unlink(temporaryPath)
+                }
+                return (nil, bodyFailure)
             }
             if pending.readableBytes > 0 { try await dispatch(pending) }
             if let last = inFlight {
@@ -95,9 +127,9 @@ public struct FileObjectStore: ObjectStore {
             }
             isOpen = false
             try await moveIntoPlace(temporaryPath, finalPath)
-            return ObjectInfo(
-                size: size, eTag: eTag, lastModified: status.modified,
-                contentType: contentType, cacheControl: cacheControl)
+            let info = ObjectInfo(
+                size: size, eTag: eTag, lastModified: status.modified, contentType: contentType, cacheControl: cacheControl)
+            return (info, bodyFailure)
         } catch {
             // Never close the descriptor under a write still running on the pool.
             _ = try? await inFlight?.value
@@ -123,7 +155,7 @@ public struct FileObjectStore: ObjectStore {
 
     /// Renames a complete temporary file to its final name, creating parent directories.
     /// A concurrent delete may remove an empty parent between mkdir and rename, so retry.
-    private func moveIntoPlace(_ temporaryPath: String, _ finalPath: String) async throws {
+    func moveIntoPlace(_ temporaryPath: String, _ finalPath: String) async throws {
         let directory = PosixFile.parentDirectory(of: finalPath)
         try await blocking { () throws(ObjectStoreError) in
             var attempt = 0
@@ -270,7 +302,7 @@ public struct FileObjectStore: ObjectStore {
         }
     }
 
-    private func blocking<Result: Sendable>(
+    func blocking<Result: Sendable>(
         _ work: @escaping @Sendable () throws(ObjectStoreError) -> Result
     ) async throws -> Result {
         try await threadPool.runIfActive { try work() }

@@ -125,6 +125,19 @@ enum PosixFile {
         if Glibc.rename(source, destination) != 0 { throw error("rename", path: destination) }
     }
 
+    /// A second name for an existing file.
+    static func link(_ source: String, to destination: String) throws(ObjectStoreError) {
+        if Glibc.link(source, destination) != 0 { throw error("link", path: destination) }
+    }
+
+    static func seek(_ fd: Int32, to offset: Int64, path: String) throws(ObjectStoreError) {
+        if lseek(fd, off_t(offset), SEEK_SET) < 0 { throw error("seek", path: path) }
+    }
+
+    static func truncate(_ fd: Int32, to size: Int64, path: String) throws(ObjectStoreError) {
+        if ftruncate(fd, off_t(size)) != 0 { throw error("truncate", path: path) }
+    }
+
     /// Removes a file; a missing file is not an error.
     static func unlink(_ path: String) throws(ObjectStoreError) {
         if Glibc.unlink(path) != 0, errno != ENOENT { throw error("unlink", path: path) }

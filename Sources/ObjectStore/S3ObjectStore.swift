@@ -53,7 +53,7 @@ public struct S3ObjectStore: ObjectStore {
         do {
             if let length = contentLength, length <= Int64(partSize) {
                 _ = try await client.putObject(
-                    key, body: reader.exactly(length), contentType: contentType, cacheControl: cacheControl)
+                    key, body: .streaming(reader.exactly(length), length: length), contentType: contentType, cacheControl: cacheControl)
             } else if let length = contentLength {
                 try await uploadStreamedParts(key, reader: reader, length: length, contentType: contentType, cacheControl: cacheControl)
             } else {
@@ -134,7 +134,7 @@ public struct S3ObjectStore: ObjectStore {
                     remaining -= partLength
                     number += 1
                     let (handedOver, signal) = AsyncStream<Void>.makeStream()
-                    let body = reader.exactly(partLength) { signal.finish() }
+                    let body = S3Client.Body.streaming(reader.exactly(partLength) { signal.finish() }, length: partLength)
                     let partNumber = number
                     group.addTask {
                         defer { signal.finish() }
@@ -309,97 +309,10 @@ extension ByteRangeRequest {
     }
 }
 
-/// Cuts one request body into parts: exact-length streams (nothing buffered) or collected
-/// buffers of at most one part. Parts are consumed one after another by one task.
-final class PartReader<Base: AsyncSequence & Sendable>: @unchecked Sendable where Base.Element == ByteBuffer {
-    struct ShortBody: Error {}
-
-    private var iterator: Base.AsyncIterator
-    private var leftover = ByteBuffer()
-    private(set) var isFinished = false
-    /// The error the body threw, if any: it, not the transport's symptom, is what went wrong.
-    private(set) var failure: (any Error)?
-
-    init(_ base: Base) {
-        self.iterator = base.makeAsyncIterator()
-    }
-
-    private func nextChunk() async throws -> ByteBuffer? {
-        if leftover.readableBytes > 0 {
-            defer { leftover = ByteBuffer() }
-            return leftover
-        }
-        guard !isFinished else { return nil }
-        do {
-            guard let chunk = try await iterator.next() else {
-                isFinished = true
-                return nil
-            }
-            return chunk
-        } catch {
-            failure = error
-            throw error
-        }
-    }
-
-    /// Up to `limit` bytes gathered in memory (fewer only at the end of the body).
-    func collect(upTo limit: Int) async throws -> ByteBuffer {
-        var buffer = ByteBuffer()
-        // Once, so the part never regrows (and briefly doubles) while it fills; pages are only
-        // touched as bytes arrive.
-        buffer.reserveCapacity(limit)
-        while buffer.readableBytes < limit, var chunk = try await nextChunk() {
-            let take = min(chunk.readableBytes, limit - buffer.readableBytes)
-            var slice = chunk.readSlice(length: take)!
-            buffer.writeBuffer(&slice)
-            if chunk.readableBytes > 0 { leftover = chunk }
-        }
-        if leftover.readableBytes == 0, !isFinished {
-            // Learn whether the body has ended, so a body of exactly one part is one PutObject.
-            if let chunk = try await nextChunk() { leftover = chunk }
-        }
-        return buffer
-    }
-
-    /// A stream of exactly `length` bytes of the body, for a request with that Content-Length.
-    /// `handedOver` runs once its last byte has been taken from the body.
-    func exactly(_ length: Int64, handedOver: @escaping @Sendable () -> Void = {}) -> S3Client.Body {
-        .stream(
-            { .stream(ExactStream(reader: self, length: length, handedOver: handedOver), length: .known(length)) },
-            length: length)
-    }
-
-    struct ExactStream: AsyncSequence, Sendable {
-        typealias Element = ByteBuffer
-        let reader: PartReader
-        let length: Int64
-        let handedOver: @Sendable () -> Void
-
-        struct AsyncIterator: AsyncIteratorProtocol {
-            let reader: PartReader
-            var remaining: Int64
-            let handedOver: @Sendable () -> Void
-
-            mutating func next() async throws -> ByteBuffer? {
-                guard remaining > 0 else { return nil }
-                guard var chunk = try await reader.nextChunk() else {
-                    reader.failure = reader.failure ?? ShortBody()
-                    throw ShortBody()
-                }
-                if Int64(chunk.readableBytes) >= remaining {
-                    let part = chunk.readSlice(length: Int(remaining))!
-                    if chunk.readableBytes > 0 { reader.leftover = chunk }
-                    remaining = 0
-                    handedOver()
-                    return part
-                }
-                remaining -= Int64(chunk.readableBytes)
-                return chunk
-            }
-        }
-
-        func makeAsyncIterator() -> AsyncIterator {
-            AsyncIterator(reader: reader, remaining: length, handedOver: handedOver)
-        }
+extension S3Client.Body {
+    /// A streamed body of exactly `length` bytes (never replayed, so never retried).
+    static func streaming<Bytes: AsyncSequence & Sendable>(_ bytes: Bytes, length: Int64) -> S3Client.Body
+    where Bytes.Element == ByteBuffer {
+        .stream({ .stream(bytes, length: .known(length)) }, length: length)
     }
 }

@@ -101,8 +101,8 @@ public struct CORSPolicy: Sendable {
         + "tus-resumable, upload-length, upload-offset, upload-metadata, upload-checksum, upload-defer-length, "
         + "upload-concat, upload-expires, range, if-none-match, if-modified-since, x-request-id, x-robots-tag"
     static let exposedHeaders =
-        "location, upload-offset, upload-length, upload-expires, upload-defer-length, tus-resumable, tus-version, "
-        + "tus-extension, tus-max-size, etag, content-range, content-disposition, content-length, content-type, "
+        "location, upload-offset, upload-length, upload-expires, upload-defer-length, upload-metadata, tus-resumable, "
+        + "tus-version, tus-extension, tus-max-size, tus-checksum-algorithm, tus-complete, etag, content-range, content-disposition, content-length, content-type, "
         + "cache-control, last-modified, expires, x-request-id, x-transformations, accept-ranges"
     static let allowedMethods = "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS"
 

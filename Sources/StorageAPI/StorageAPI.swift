@@ -1,20 +1,42 @@
+public import Auth
+public import Foundation
 public import Hummingbird
 public import Logging
 import NIOCore
 import StorageCore
 public import StorageService
 
+/// Settings of the HTTP layer.
+public struct APISettings: Sendable {
+    /// Lifetime of signed upload tokens in seconds (`UPLOAD_SIGNED_URL_EXPIRATION_TIME`).
+    public var signedUploadLifetime: Int64
+    /// Scheme and host for absolute upload URLs (`STORAGE_PUBLIC_URL`), instead of the request's.
+    public var publicURL: URL?
+
+    public init(signedUploadLifetime: Int64 = 7200, publicURL: URL? = nil) {
+        self.signedUploadLifetime = signedUploadLifetime
+        self.publicURL = publicURL
+    }
+}
+
 /// The HTTP API: every route of the Storage contract, at the root and under `/storage/v1`.
 public struct StorageAPI: Sendable {
     let service: StorageService
     let authenticator: Authenticator
+    let tokens: SignedURLTokens
     let cors: CORSPolicy
+    let settings: APISettings
     let logger: Logger
 
-    public init(service: StorageService, authenticator: Authenticator, cors: CORSPolicy, logger: Logger) {
+    public init(
+        service: StorageService, authenticator: Authenticator, tokens: SignedURLTokens, cors: CORSPolicy,
+        settings: APISettings = APISettings(), logger: Logger
+    ) {
         self.service = service
         self.authenticator = authenticator
+        self.tokens = tokens
         self.cors = cors
+        self.settings = settings
         self.logger = logger
     }
 
@@ -28,6 +50,11 @@ public struct StorageAPI: Sendable {
             BucketRoutes(service: service, authenticator: authenticator).register(on: mount)
             ObjectRoutes(service: service, authenticator: authenticator).register(on: mount)
             ReadRoutes(service: service, authenticator: authenticator).register(on: mount)
+            SignedUploadRoutes(
+                service: service, authenticator: authenticator, tokens: tokens, lifetime: settings.signedUploadLifetime
+            ).register(on: mount)
+            TusRoutes(service: service, authenticator: authenticator, tokens: tokens, publicURL: settings.publicURL)
+                .register(on: mount)
         }
         return router
     }

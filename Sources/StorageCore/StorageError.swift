@@ -38,6 +38,9 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
             case aborted = "Aborted"
             case tooManyRequests = "TooManyRequests"
             case notImplemented = "NotImplemented"
+            case invalidUploadID = "InvalidUploadId"
+            case tusError = "TusError"
+            case checksumMismatch = "ChecksumMismatch"
         }
 
         private let base: Base
@@ -76,6 +79,9 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let aborted = Code(.aborted)
         public static let tooManyRequests = Code(.tooManyRequests)
         public static let notImplemented = Code(.notImplemented)
+        public static let invalidUploadID = Code(.invalidUploadID)
+        public static let tusError = Code(.tusError)
+        public static let checksumMismatch = Code(.checksumMismatch)
     }
 
     /// The error code (`code` in the envelope).
@@ -238,5 +244,14 @@ extension StorageError {
 
     public static func tooManyRequests(_ message: String) -> StorageError {
         StorageError(code: .tooManyRequests, statusCode: 429, error: "too_many_requests", message: message, httpStatus: 429)
+    }
+
+    public static func invalidUploadID(_ message: String = "Invalid upload id") -> StorageError {
+        StorageError(code: .invalidUploadID, statusCode: 400, message: message)
+    }
+
+    /// A TUS protocol failure: TUS routes answer with this real status and the message as text.
+    public static func tus(_ status: Int, _ message: String) -> StorageError {
+        StorageError(code: .tusError, statusCode: status, message: message, httpStatus: status)
     }
 }

@@ -34,6 +34,10 @@ public struct ServerConfiguration: Sendable {
     public var corsAllowedOrigins: [String]
     public var uploadSignedURLExpirationSeconds: Int
     public var tusURLExpiryMilliseconds: Int64
+    /// How often expired resumable uploads are swept (`TUS_SWEEP_INTERVAL_MS`).
+    public var tusSweepIntervalMilliseconds: Int64
+    /// Scheme and host of resumable upload URLs, instead of the request's (`STORAGE_PUBLIC_URL`).
+    public var publicURL: URL?
     public var emptyBucketMaximum: Int
     public var logLevel: Logger.Level
 
@@ -66,7 +70,9 @@ public struct ServerConfiguration: Sendable {
           IMAGE_TRANSFORMATION_ENABLED (ENABLE_IMAGE_TRANSFORMATION)  true (default) or false
           CORS_ALLOWED_ORIGINS                   comma-separated origins, default *
           UPLOAD_SIGNED_URL_EXPIRATION_TIME (SIGNED_UPLOAD_URL_EXPIRATION_TIME)  seconds, default 7200
-          TUS_URL_EXPIRY_MS                      unfinished resumable upload lifetime, default 86400000
+          TUS_URL_EXPIRY_MS                      resumable upload lifetime from creation, default 86400000
+          TUS_SWEEP_INTERVAL_MS                  how often expired resumable uploads are removed, default 60000
+          STORAGE_PUBLIC_URL                     scheme and host for resumable upload URLs, e.g. https://storage.example.com
           STORAGE_EMPTY_BUCKET_MAX               most objects POST /bucket/:id/empty removes, default 200000
           LOG_LEVEL                              trace, debug, info (default), notice, warning, error, critical
         """
@@ -121,6 +127,13 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError(variable: "S3_BUCKET", problem: "must be a folder name without '/' that does not start with '.'")
         }
         let s3 = mode == .file || purpose != .serve ? nil : try Self.s3Settings(reader, mode: mode, bucket: bucket)
+        var publicURL: URL?
+        if let text = reader.string("STORAGE_PUBLIC_URL") {
+            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ConfigurationError(variable: "STORAGE_PUBLIC_URL", problem: "must be an http(s) URL, not \(text)")
+            }
+            publicURL = url
+        }
 
         return ServerConfiguration(
             host: reader.string("HOST", "SERVER_HOST") ?? "0.0.0.0",
@@ -145,6 +158,9 @@ public struct ServerConfiguration: Sendable {
                 "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME", default: 7200, in: 1...31_536_000),
             tusURLExpiryMilliseconds: Int64(
                 try reader.integer("TUS_URL_EXPIRY_MS", default: 86_400_000, in: 1000...Int.max)),
+            tusSweepIntervalMilliseconds: Int64(
+                try reader.integer("TUS_SWEEP_INTERVAL_MS", default: 60_000, in: 100...86_400_000)),
+            publicURL: publicURL,
             emptyBucketMaximum: try reader.integer("STORAGE_EMPTY_BUCKET_MAX", default: 200_000, in: 1...Int.max),
             logLevel: level)
     }

@@ -36,7 +36,7 @@ public enum StorageServer {
 
     static func runMigrations(_ database: StorageDatabase, logger: Logger) async throws {
         do {
-            let applied = try await MigrationRunner(database: database, migrations: Migration.bundled(), logger: logger).run()
+            let applied = try await MigrationRunner.bundled(database: database, logger: logger).run()
             logger.info("migrations complete", metadata: ["applied": "\(applied.count)"])
         } catch let error as MigrationError {
             throw StartupError(error.description)
@@ -83,17 +83,23 @@ public enum StorageServer {
         } catch {
             throw StartupError("JWT_JWKS: \(error)")
         }
+        let signer = try JWTSigner(secret: configuration.jwtSecret, algorithm: configuration.jwtAlgorithm)
         let cleanups = CleanupQueue(logger: logger)
         let store = try makeObjectStore(configuration, cleanups: cleanups, logger: logger)
         let service = StorageService(
             database: database, store: store,
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
-                serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum),
+                serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum,
+                resumable: ResumableSettings(lifetime: .milliseconds(configuration.tusURLExpiryMilliseconds))),
             cleanups: cleanups, logger: logger)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
-            cors: CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins), logger: logger)
+            tokens: SignedURLTokens(signer: signer, verifier: verifier),
+            cors: CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins),
+            settings: APISettings(
+                signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL),
+            logger: logger)
         var application = Application(
             router: api.router(),
             server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
@@ -102,7 +108,9 @@ public enum StorageServer {
                 logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
             },
             logger: logger)
-        application.addServices(database, CleanupRetries(queue: cleanups))
+        application.addServices(
+            database, CleanupRetries(queue: cleanups),
+            ResumableUploadSweeper(service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds)))
         if let s3Store = store as? S3ObjectStore { application.addServices(S3ClientShutdown(client: s3Store.client)) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
@@ -166,6 +174,21 @@ struct CleanupRetries: Service {
             await queue.retry()
         }
         await queue.retry()
+    }
+}
+
+/// Settles resumable uploads in the background: removes expired ones, finishes ones whose
+/// writer went away after the last byte. Every replica runs one; leases keep them apart.
+struct ResumableUploadSweeper: Service {
+    let service: StorageService
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            try? await cancelOnGracefulShutdown { try await Task.sleep(for: interval) }
+            guard !Task.isShuttingDownGracefully else { return }
+            await service.sweepResumableUploads()
+        }
     }
 }
 

@@ -15,12 +15,17 @@ public struct StorageSettings: Sendable {
     public var serviceKey: String
     /// Most objects `POST /bucket/:id/empty` removes (`STORAGE_EMPTY_BUCKET_MAX`).
     public var emptyBucketMaximum: Int
+    public var resumable: ResumableSettings
 
-    public init(tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000) {
+    public init(
+        tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000,
+        resumable: ResumableSettings = ResumableSettings()
+    ) {
         self.tenantID = tenantID
         self.uploadFileSizeLimit = uploadFileSizeLimit
         self.serviceKey = serviceKey
         self.emptyBucketMaximum = emptyBucketMaximum
+        self.resumable = resumable
     }
 }
 

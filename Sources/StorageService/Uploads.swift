@@ -52,9 +52,43 @@ extension StorageService {
         return try await storeUpload(request, limit: limit, owner: caller.owner, caller: caller)
     }
 
-    /// Looks the bucket up as superuser, checks its limits, and probes the row as the caller.
-    /// Returns the size limit to enforce while streaming.
-    func authorizeUpload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> Int64 {
+    /// Uploads through a signed upload URL (spec §5.9): row-level security was checked when
+    /// the token was minted, so there is no probe; the token's owner and upsert apply.
+    public func uploadSigned<Body>(_ request: UploadRequest<Body>, owner: String?, caller: Caller) async throws -> ObjectRecord {
+        try BucketName.validate(request.bucketID)
+        try ObjectKey.validate(request.name)
+        let limit = try await authorizeUpload(request, caller: caller, probe: false)
+        return try await storeUpload(request, limit: limit, owner: Owner(sub: owner), caller: caller)
+    }
+
+    /// What minting a signed upload URL checks (spec §5.9): that the caller could upload there
+    /// now (the RLS probe, insert or upsert), with the type and length it declared.
+    public func authorizeSignedUploadURL(
+        bucketID: String, name: String, upsert: Bool, mimeType: String?, declaredLength: Int64?, userMetadata: JSONValue?,
+        caller: Caller
+    ) async throws {
+        try BucketName.validate(bucketID)
+        try ObjectKey.validate(name)
+        let row = Self.probeRow(
+            bucketID: bucketID, name: name, owner: caller.owner, mimeType: mimeType, declaredLength: declaredLength,
+            userMetadata: userMetadata)
+        try await probe(row, upsert: upsert, caller: caller, operation: .objectSignUploadURL)
+    }
+
+    /// The RLS probe alone: the candidate row inserted (or upserted) as the caller, rolled back.
+    func probe(_ row: ObjectWrite, upsert: Bool, caller: Caller, operation: StorageOperation) async throws {
+        do {
+            try await database.rolledBack(caller.session(operation)) { transaction in
+                try await transaction.probeObjectWrite(row, upsert: upsert)
+            }
+        } catch let error as StorageError where error.code == .resourceAlreadyExists {
+            throw StorageError.keyAlreadyExists
+        }
+    }
+
+    /// Looks the bucket up as superuser, checks its limits, and (unless `probe` is false)
+    /// probes the row as the caller. Returns the size limit to enforce while streaming.
+    func authorizeUpload<Body>(_ request: UploadRequest<Body>, caller: Caller, probe: Bool = true) async throws -> Int64 {
         do {
             return try await database.rolledBack(superuser(caller, request.operation)) { transaction in
                 guard let bucket = try await transaction.bucket(id: request.bucketID) else {
@@ -65,8 +99,10 @@ extension StorageService {
                     try AllowedMimeTypes.check(request.mimeType, in: bucket.allowedMimeTypes)
                 }
                 if let length = request.exactLength, length > limit { throw StorageError.entityTooLarge() }
-                try await transaction.become(caller.session(request.operation))
-                try await transaction.probeObjectWrite(probeRow(request, owner: caller.owner), upsert: request.upsert)
+                if probe {
+                    try await transaction.become(caller.session(request.operation))
+                    try await transaction.probeObjectWrite(probeRow(request, owner: caller.owner), upsert: request.upsert)
+                }
                 return limit
             }
         } catch let error as StorageError where error.code == .resourceAlreadyExists {
@@ -76,11 +112,19 @@ extension StorageService {
 
     /// The candidate row RLS policies judge: version `1` and the declared type and length.
     func probeRow<Body>(_ request: UploadRequest<Body>, owner: Owner) -> ObjectWrite {
-        var metadata: [String: JSONValue] = ["mimetype": .string(request.mimeType)]
-        if let length = request.declaredLength { metadata["contentLength"] = .integer(length) }
+        Self.probeRow(
+            bucketID: request.bucketID, name: request.name, owner: owner, mimeType: request.mimeType,
+            declaredLength: request.declaredLength, userMetadata: request.userMetadata)
+    }
+
+    static func probeRow(
+        bucketID: String, name: String, owner: Owner, mimeType: String?, declaredLength: Int64?, userMetadata: JSONValue?
+    ) -> ObjectWrite {
+        var metadata: [String: JSONValue] = [:]
+        if let mimeType { metadata["mimetype"] = .string(mimeType) }
+        if let declaredLength { metadata["contentLength"] = .integer(declaredLength) }
         return ObjectWrite(
-            bucketID: request.bucketID, name: request.name, owner: owner, version: "1",
-            metadata: .object(metadata), userMetadata: request.userMetadata)
+            bucketID: bucketID, name: name, owner: owner, version: "1", metadata: .object(metadata), userMetadata: userMetadata)
     }
 
     /// Streams the bytes to a new version and writes the row as superuser.
@@ -109,11 +153,18 @@ extension StorageService {
 
     /// Writes the row of bytes already stored under `write.version`, serialised per key.
     /// Without `upsert` an existing row (a concurrent upload won the race) means Duplicate.
-    /// The bytes of the replaced version are removed after commit; on failure the new ones are.
-    func commitNewVersion(_ write: ObjectWrite, upsert: Bool, session: DatabaseSession) async throws -> ObjectRecord {
+    /// The bytes of the replaced version are removed after commit; on failure the new ones are,
+    /// unless the failure is a lost resumable lease (whoever holds it now finishes with them).
+    ///
+    /// - Parameter alongside: more work for the same transaction, run first.
+    func commitNewVersion(
+        _ write: ObjectWrite, upsert: Bool, session: DatabaseSession,
+        alongside: (@Sendable (Transaction) async throws -> Void)? = nil
+    ) async throws -> ObjectRecord {
         let newKey = backendKey(bucketID: write.bucketID, name: write.name, version: write.version)
         do {
             let (row, previous) = try await database.transaction(session) { transaction in
+                try await alongside?(transaction)
                 try await transaction.lockObjectKey(bucketID: write.bucketID, name: write.name)
                 let previous = try await transaction.object(bucketID: write.bucketID, name: write.name, forUpdate: true)
                 if previous != nil, !upsert { throw StorageError.keyAlreadyExists }
@@ -123,6 +174,8 @@ extension StorageService {
                 await discardBytes([backendKey(previous)])
             }
             return row
+        } catch let error as ResumableLeaseLost {
+            throw error
         } catch {
             await discardBytes([newKey])
             throw error

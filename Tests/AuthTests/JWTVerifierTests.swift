@@ -4,6 +4,7 @@ import Foundation
 import JWTKit
 import StorageCore
 import Testing
+import WireFormats
 
 @testable import Auth
 

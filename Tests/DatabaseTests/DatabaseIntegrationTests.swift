@@ -27,10 +27,15 @@ extension Transaction {
 struct MigrationIntegrationTests {
     @Test func migratesAnEmptyDatabaseAndReRunsAsANoOp() async throws {
         try await ScratchDatabase.withDatabase(migrated: false) { database, configuration in
-            let runner = try MigrationRunner(database: database, migrations: Migration.bundled(), logger: ScratchDatabase.logger)
-            #expect(try await runner.run().count == 63)
+            let runner = try MigrationRunner.bundled(database: database, logger: ScratchDatabase.logger)
+            let project = try Migration.projectBundled()
+            #expect(try await runner.run().count == 63 + project.count)
             #expect(try await runner.run().isEmpty)
             #expect(try await ScratchDatabase.scalar(configuration, "SELECT count(*)::text FROM storage.migrations") == "64")
+            // This project's own tables are recorded apart, where upstream's runner never looks.
+            #expect(try await ScratchDatabase.scalar(configuration, "SELECT count(*)::text FROM storage_api.migrations") == String(project.count))
+            #expect(try await ScratchDatabase.scalar(configuration, "SELECT to_regclass('storage_api.resumable_uploads')::text") == "storage_api.resumable_uploads")
+            #expect(try await ScratchDatabase.scalar(configuration, "SELECT has_table_privilege('authenticated', 'storage_api.resumable_uploads', 'SELECT')::text") == "false")
             #expect(try await ScratchDatabase.scalar(configuration, "SELECT name FROM storage.migrations WHERE id = 0") == "create-migrations-table")
             #expect(try await ScratchDatabase.scalar(configuration, "SELECT hash FROM storage.migrations WHERE id = 0") == "e18db593bcde2aca2a408c4d1100f6abba2195df")
             for table in ["buckets", "objects", "migrations", "s3_multipart_uploads", "s3_multipart_uploads_parts", "buckets_analytics", "buckets_vectors", "vector_indexes"] {

@@ -53,7 +53,7 @@ public enum ScratchDatabase {
                 group.addTask { try await database.run() }
                 defer { group.cancelAll() }
                 if migrated {
-                    try await MigrationRunner(database: database, migrations: Migration.bundled(), logger: logger).run()
+                    try await MigrationRunner.bundled(database: database, logger: logger).run()
                 }
                 return try await body(database, configuration)
             }

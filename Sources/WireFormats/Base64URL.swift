@@ -5,8 +5,8 @@ import Foundation
 #endif
 
 /// Unpadded base64url (RFC 4648 §5), as JWTs use it.
-enum Base64URL {
-    static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+public enum Base64URL {
+    public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         String(
             Data(bytes).base64EncodedString().compactMap { character -> Character? in
                 switch character {
@@ -18,7 +18,7 @@ enum Base64URL {
             })
     }
 
-    static func decode(_ text: Substring) -> [UInt8]? {
+    public static func decode(_ text: Substring) -> [UInt8]? {
         guard text.utf8.allSatisfy(isAlphabet) else { return nil }
         var base64 = String(text.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         switch base64.utf8.count % 4 {

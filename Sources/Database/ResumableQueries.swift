@@ -1,0 +1,300 @@
+public import Foundation
+import PostgresNIO
+public import StorageCore
+
+/// What a new resumable upload records (everything but the protocol progress).
+public struct NewResumableUpload: Sendable {
+    public var id: ResumableUploadID
+    public var uploadLength: Int64?
+    public var sizeLimit: Int64
+    public var contentType: String
+    public var cacheControl: String
+    public var userMetadata: JSONValue?
+    public var upsert: Bool
+    public var ownerSub: String?
+    /// The backend pieces' starting state, as JSON.
+    public var pieces: String
+
+    public init(
+        id: ResumableUploadID, uploadLength: Int64?, sizeLimit: Int64, contentType: String, cacheControl: String,
+        userMetadata: JSONValue?, upsert: Bool, ownerSub: String?, pieces: String
+    ) {
+        self.id = id
+        self.uploadLength = uploadLength
+        self.sizeLimit = sizeLimit
+        self.contentType = contentType
+        self.cacheControl = cacheControl
+        self.userMetadata = userMetadata
+        self.upsert = upsert
+        self.ownerSub = ownerSub
+        self.pieces = pieces
+    }
+}
+
+/// One row of `storage_api.resumable_uploads`, read together with the database clock (leases
+/// and expiry are judged by the database's time, the same for every replica).
+public struct ResumableUploadRow: Sendable {
+    public var id: ResumableUploadID
+    public var uploadLength: Int64?
+    public var sizeLimit: Int64
+    public var received: Int64
+    public var contentType: String
+    public var cacheControl: String
+    public var userMetadata: JSONValue?
+    public var upsert: Bool
+    public var ownerSub: String?
+    public var pieces: String
+    public var leaseEpoch: Int64
+    public var leaseHeld: Bool
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var completedAt: Date?
+    /// `now()` of the statement that read the row.
+    public var databaseNow: Date
+
+    /// The protocol state machine's view of the row.
+    public var protocolState: ResumableUpload {
+        ResumableUpload(
+            length: uploadLength, offset: received, sizeLimit: sizeLimit, expiresAt: expiresAt, isCompleted: completedAt != nil)
+    }
+}
+
+/// A request's hold on one upload: the epoch every write must name.
+public struct ResumableLease: Sendable, Equatable {
+    public let uploadID: String
+    public let epoch: Int64
+}
+
+/// The lease was taken over (it expired, or its holder was asked to release it): the holder's
+/// writes are refused.
+public struct ResumableLeaseLost: Error, Sendable {
+    public init() {}
+}
+
+/// Kinds of backend piece numbers (both sequences are handed out under the lease).
+public enum ResumableNumber: Sendable {
+    /// Temporary piece objects.
+    case piece
+    /// S3 multipart part numbers (1…10000).
+    case part
+}
+
+extension StorageDatabase {
+    static let resumableColumns = """
+        id, upload_length, size_limit, received, content_type, cache_control, user_metadata, upsert, owner_sub,
+        pieces::text, lease_epoch, (lease_expires_at IS NOT NULL AND lease_expires_at > now()), created_at, expires_at,
+        completed_at, now()
+        """
+
+    /// Records a new upload, expiring `lifetime` from now (database time).
+    public func insertResumableUpload(_ upload: NewResumableUpload, lifetime: Duration) async throws -> ResumableUploadRow {
+        let milliseconds = lifetime.components.seconds * 1000 + lifetime.components.attoseconds / 1_000_000_000_000_000
+        return try await internalTransaction { transaction in
+            var binds = PostgresBindings()
+            binds.append(upload.id.encoded)
+            binds.append(upload.id.bucketID)
+            binds.append(upload.id.name)
+            binds.append(upload.id.version)
+            binds.append(upload.uploadLength)
+            binds.append(upload.sizeLimit)
+            binds.append(upload.contentType)
+            binds.append(upload.cacheControl)
+            try binds.append(upload.userMetadata)
+            binds.append(upload.upsert)
+            binds.append(upload.ownerSub)
+            binds.append(upload.pieces)
+            binds.append(milliseconds)
+            let rows = try await transaction.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO storage_api.resumable_uploads
+                          (id, bucket_id, name, version, upload_length, size_limit, content_type, cache_control,
+                           user_metadata, upsert, owner_sub, pieces, expires_at)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb,
+                                now() + make_interval(secs => $13::bigint / 1000.0))
+                        RETURNING \(Self.resumableColumns)
+                        """, binds: binds))
+            return try Self.decodeResumable(rows)!
+        }
+    }
+
+    /// The upload, or `nil` if there is none (never created, terminated, or swept).
+    public func resumableUpload(_ id: ResumableUploadID) async throws -> ResumableUploadRow? {
+        try await internalTransaction { transaction in
+            try Self.decodeResumable(
+                try await transaction.query(
+                    "SELECT \(unescaped: Self.resumableColumns) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)"))
+        }
+    }
+
+    /// Takes the lease if nobody holds it (or the holder's lease ran out). Returns the row with
+    /// its new epoch, or `nil` with the row as it is when someone else holds it.
+    public func acquireResumableLease(
+        _ id: ResumableUploadID, duration: Duration
+    ) async throws -> (lease: ResumableLease?, row: ResumableUploadRow)? {
+        let milliseconds = Self.milliseconds(duration)
+        return try await internalTransaction { transaction in
+            let acquired = try await transaction.query(
+                """
+                UPDATE storage_api.resumable_uploads
+                SET lease_epoch = lease_epoch + 1, release_requested = false,
+                    lease_expires_at = now() + make_interval(secs => \(milliseconds)::bigint / 1000.0)
+                WHERE id = \(id.encoded) AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+                RETURNING \(unescaped: Self.resumableColumns)
+                """)
+            if let row = try Self.decodeResumable(acquired) {
+                return (ResumableLease(uploadID: id.encoded, epoch: row.leaseEpoch), row)
+            }
+            let current = try await transaction.query(
+                "SELECT \(unescaped: Self.resumableColumns) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)")
+            return try Self.decodeResumable(current).map { (nil, $0) }
+        }
+    }
+
+    /// Asks the current holder to let go (TUS 1.0 "request release"): it stops at its next lease
+    /// renewal and keeps what is durable.
+    public func requestResumableRelease(_ id: ResumableUploadID) async throws {
+        try await internalTransaction { transaction in
+            try await transaction.query(
+                "UPDATE storage_api.resumable_uploads SET release_requested = true WHERE id = \(id.encoded) AND lease_expires_at > now()")
+        }
+    }
+
+    /// Extends the lease. Returns whether a release was requested; throws `ResumableLeaseLost`
+    /// if the lease is no longer this holder's.
+    public func renewResumableLease(_ lease: ResumableLease, duration: Duration) async throws -> Bool {
+        let milliseconds = Self.milliseconds(duration)
+        return try await internalTransaction { transaction in
+            let rows = try await transaction.query(
+                """
+                UPDATE storage_api.resumable_uploads
+                SET lease_expires_at = now() + make_interval(secs => \(milliseconds)::bigint / 1000.0)
+                WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) AND lease_expires_at > now()
+                RETURNING release_requested
+                """)
+            guard let row = rows.first else { throw ResumableLeaseLost() }
+            return try row.decode(Bool.self)
+        }
+    }
+
+    /// Gives the lease up (a no-op if it was already taken over).
+    public func releaseResumableLease(_ lease: ResumableLease) async throws {
+        try await internalTransaction { transaction in
+            try await transaction.query(
+                """
+                UPDATE storage_api.resumable_uploads SET lease_expires_at = NULL, release_requested = false
+                WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch)
+                """)
+        }
+    }
+
+    /// Hands out the next piece or part number, under the lease.
+    public func reserveResumableNumber(_ kind: ResumableNumber, lease: ResumableLease) async throws -> Int {
+        try await internalTransaction { transaction in
+            let column = kind == .piece ? "next_piece" : "next_part"
+            let rows = try await transaction.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE storage_api.resumable_uploads SET \(column) = \(column) + 1
+                        WHERE id = $1 AND lease_epoch = $2 AND lease_expires_at > now()
+                        RETURNING \(column) - 1
+                        """, binds: Self.leaseBinds(lease)))
+            guard let row = rows.first else { throw ResumableLeaseLost() }
+            return try row.decode(Int.self)
+        }
+    }
+
+    /// Records durable progress: the received count, the (possibly just declared) length and
+    /// the pieces holding the bytes. Refused once the lease is lost.
+    public func commitResumableProgress(
+        _ lease: ResumableLease, received: Int64, uploadLength: Int64?, pieces: String
+    ) async throws {
+        try await internalTransaction { transaction in
+            try await transaction.commitResumableProgress(lease, received: received, uploadLength: uploadLength, pieces: pieces)
+        }
+    }
+
+    /// Removes the upload's row under the lease (termination, expiry, or a failed completion).
+    public func deleteResumableUpload(_ lease: ResumableLease) async throws {
+        try await internalTransaction { transaction in
+            let rows = try await transaction.query(
+                "DELETE FROM storage_api.resumable_uploads WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) RETURNING id")
+            guard !rows.isEmpty else { throw ResumableLeaseLost() }
+        }
+    }
+
+    /// Uploads the background sweeper should look at: unfinished ones past their expiry,
+    /// finished ones whose row has served its time, and ones holding every byte whose object is
+    /// not written yet (their writer went away). Leased uploads are skipped.
+    public func resumableUploadsNeedingAttention(limit: Int) async throws -> [ResumableUploadID] {
+        try await internalTransaction { transaction in
+            let rows = try await transaction.query(
+                """
+                SELECT id FROM storage_api.resumable_uploads
+                WHERE (lease_expires_at IS NULL OR lease_expires_at <= now())
+                  AND (expires_at <= now() OR (completed_at IS NULL AND received = upload_length))
+                ORDER BY expires_at
+                LIMIT \(limit)
+                """)
+            return try rows.map { row in try ResumableUploadID(encoded: Substring(try row.decode(String.self))) }
+        }
+    }
+
+    static func decodeResumable(_ rows: [PostgresRow]) throws -> ResumableUploadRow? {
+        guard let row = rows.first else { return nil }
+        let (id, length, limit, received, contentType, cacheControl, userMetadata, upsert, owner) = try row.decode(
+            (String, Int64?, Int64, Int64, String, String, JSONValue?, Bool, String?).self)
+        var cells = row.makeRandomAccess()
+        let pieces = try cells[9].decode(String.self)
+        let epoch = try cells[10].decode(Int64.self)
+        let held = try cells[11].decode(Bool.self)
+        let createdAt = try cells[12].decode(Date.self)
+        let expiresAt = try cells[13].decode(Date.self)
+        let completedAt = try cells[14].decode(Date?.self)
+        let now = try cells[15].decode(Date.self)
+        _ = cells
+        return ResumableUploadRow(
+            id: try ResumableUploadID(encoded: Substring(id)), uploadLength: length, sizeLimit: limit, received: received,
+            contentType: contentType, cacheControl: cacheControl, userMetadata: userMetadata, upsert: upsert,
+            ownerSub: owner, pieces: pieces, leaseEpoch: epoch, leaseHeld: held, createdAt: createdAt,
+            expiresAt: expiresAt, completedAt: completedAt, databaseNow: now)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    static func leaseBinds(_ lease: ResumableLease) -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(lease.uploadID)
+        binds.append(lease.epoch)
+        return binds
+    }
+}
+
+extension Transaction {
+    /// `commitResumableProgress` inside a larger transaction (the completing one).
+    public func commitResumableProgress(
+        _ lease: ResumableLease, received: Int64, uploadLength: Int64?, pieces: String
+    ) async throws {
+        let rows = try await query(
+            """
+            UPDATE storage_api.resumable_uploads
+            SET received = \(received), upload_length = \(uploadLength), pieces = \(pieces)::jsonb
+            WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) AND lease_expires_at > now()
+            RETURNING id
+            """)
+        guard !rows.isEmpty else { throw ResumableLeaseLost() }
+    }
+
+    /// Marks the upload finished in the transaction that writes its object row, under the lease.
+    public func markResumableCompleted(_ lease: ResumableLease) async throws {
+        let rows = try await query(
+            """
+            UPDATE storage_api.resumable_uploads SET completed_at = now(), pieces = '{}'::jsonb
+            WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) AND lease_expires_at > now()
+            RETURNING id
+            """)
+        guard !rows.isEmpty else { throw ResumableLeaseLost() }
+    }
+}

@@ -1,0 +1,212 @@
+import Logging
+public import NIOCore
+import S3
+
+/// S3 modes write a resumable upload straight into the parts of one multipart upload of the
+/// final key. Every part but the last must be at least 5 MiB, so bytes short of a full part
+/// wait in temporary piece objects; the next chunk streams them back into its first part.
+/// Parts are exactly the part size; the last part is the tail, sent when the upload finishes.
+extension S3ObjectStore {
+    public func receiveChunk<Body: AsyncSequence & Sendable>(
+        _ body: Body, length: Int64?, after pieces: ResumablePieces, target: ResumableTarget,
+        ledger: some ResumableLedger
+    ) async throws -> ResumablePieces where Body.Element == ByteBuffer {
+        let reader = PartReader(body)
+        var state = pieces
+        var remaining = length
+        do {
+            while true {
+                let room = Int64(partSize) - state.pieces.reduce(0) { $0 + $1.size }
+                if let left = remaining {
+                    guard left > 0 else { break }
+                    let take = min(left, room)
+                    let bytes = ByteStream(reader.exactly(take))
+                    state = try await append(bytes, length: take, fillsPart: take == room, to: state, target: target, ledger: ledger)
+                    remaining = left - take
+                } else {
+                    // Unknown length: at most one part is gathered in memory.
+                    let buffer = try await reader.collect(upTo: Int(room))
+                    if buffer.readableBytes > 0 {
+                        state = try await append(
+                            ByteStream.single(buffer), length: Int64(buffer.readableBytes),
+                            fillsPart: Int64(buffer.readableBytes) == room, to: state, target: target, ledger: ledger)
+                    }
+                    guard try await reader.hasMore() else { break }
+                }
+            }
+            return state
+        } catch {
+            throw reader.failure ?? Self.translate(error)
+        }
+    }
+
+    /// Adds `length` bytes after `state`: as a part (with the waiting pieces in front) when they
+    /// fill one, or else as one more piece.
+    private func append(
+        _ bytes: ByteStream, length: Int64, fillsPart: Bool, to state: ResumablePieces, target: ResumableTarget,
+        ledger: some ResumableLedger
+    ) async throws -> ResumablePieces {
+        if fillsPart {
+            return try await foldIntoPart(state, then: bytes, length: length, target: target, ledger: ledger)
+        }
+        let key = target.pieceKey(try await ledger.reserve(.piece))
+        let info = try await putObject(
+            key, body: bytes, contentLength: length, contentType: "application/octet-stream", cacheControl: "no-cache")
+        var next = state
+        next.pieces.append(.init(key: key, size: info.size, md5: String(info.eTag.dropFirst().dropLast())))
+        do {
+            try await ledger.record(next)
+        } catch {
+            try? await client.deleteObject(key)
+            throw error
+        }
+        return next
+    }
+
+    /// Uploads the waiting pieces followed by `bytes` as the next part, and records it.
+    private func foldIntoPart(
+        _ state: ResumablePieces, then bytes: ByteStream, length: Int64, target: ResumableTarget,
+        ledger: some ResumableLedger
+    ) async throws -> ResumablePieces {
+        var next = state
+        let uploadID = try await multipartUpload(of: &next, target: target, ledger: ledger)
+        let number = try await ledger.reserve(.part)
+        guard number <= Self.maximumParts else {
+            throw ObjectStoreError(.io, "the upload needs more than \(Self.maximumParts) parts; raise the part size")
+        }
+        let client = self.client
+        let sources = state.pieces.map { piece in
+            { @Sendable () async throws -> ByteStream in ByteStream(try await client.getObject(piece.key).body) }
+        }
+        let partLength = state.pieces.reduce(0) { $0 + $1.size } + length
+        let body = ByteStream.concatenating(sources + [{ bytes }])
+        let eTag = try await client.uploadPart(
+            target.objectKey, uploadID: uploadID, partNumber: number, body: .streaming(body, length: partLength))
+        next.parts.append(.init(number: number, eTag: eTag, size: partLength))
+        next.pieces = []
+        try await ledger.record(next)
+        return next
+    }
+
+    /// The multipart upload the parts go into, created (and recorded) on first use.
+    private func multipartUpload(
+        of state: inout ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger
+    ) async throws -> String {
+        if let existing = state.multipartUploadID { return existing }
+        let uploadID = try await client.createMultipartUpload(
+            target.objectKey, contentType: target.contentType, cacheControl: target.cacheControl)
+        state.multipartUploadID = uploadID
+        do {
+            try await ledger.record(state)
+        } catch {
+            try? await client.abortMultipartUpload(target.objectKey, uploadID: uploadID)
+            throw error
+        }
+        return uploadID
+    }
+
+    public func assemble(
+        _ pieces: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger
+    ) async throws -> ObjectInfo {
+        do {
+            if pieces.parts.isEmpty {
+                // Less than one part in all: one object from the pieces.
+                let info: ObjectInfo
+                if pieces.pieces.count == 1 {
+                    info = try await copyObject(
+                        from: pieces.pieces[0].key, to: target.objectKey, contentType: target.contentType,
+                        cacheControl: target.cacheControl)
+                } else {
+                    let client = self.client
+                    let sources = pieces.pieces.map { piece in
+                        { @Sendable () async throws -> ByteStream in ByteStream(try await client.getObject(piece.key).body) }
+                    }
+                    info = try await putObject(
+                        target.objectKey, body: ByteStream.concatenating(sources), contentLength: pieces.size,
+                        contentType: target.contentType, cacheControl: target.cacheControl)
+                }
+                if let uploadID = pieces.multipartUploadID {
+                    try? await client.abortMultipartUpload(target.objectKey, uploadID: uploadID)
+                }
+                return info
+            }
+            var state = pieces
+            if !state.pieces.isEmpty {
+                state = try await foldIntoPart(state, then: .empty, length: 0, target: target, ledger: ledger)
+            }
+            guard let uploadID = state.multipartUploadID else {
+                throw ObjectStoreError(.io, "parts without a multipart upload for \(target.objectKey)")
+            }
+            do {
+                _ = try await client.completeMultipartUpload(
+                    target.objectKey, uploadID: uploadID, parts: state.parts.map { ($0.number, $0.eTag) })
+            } catch {
+                // An earlier attempt completed it; the object must then be whole.
+                guard error.code == .noSuchUpload, try await client.headObject(target.objectKey).size == state.size else {
+                    throw error
+                }
+            }
+            return try await headObject(target.objectKey)
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    public func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws {
+        do {
+            if let uploadID = pieces.multipartUploadID {
+                try await client.abortMultipartUpload(target.objectKey, uploadID: uploadID)
+            }
+            if !pieces.pieces.isEmpty {
+                try await client.deleteObjects(pieces.pieces.map(\.key))
+            }
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+}
+
+extension ByteStream {
+    /// One buffer.
+    static func single(_ buffer: ByteBuffer) -> ByteStream {
+        ByteStream {
+            let box = SingleBuffer(buffer)
+            return { box.take() }
+        }
+    }
+
+    /// The streams `sources` open, one after another; each opens when the previous one ends.
+    static func concatenating(_ sources: [@Sendable () async throws -> ByteStream]) -> ByteStream {
+        ByteStream {
+            let chain = StreamChain(sources)
+            return { try await chain.next() }
+        }
+    }
+}
+
+/// The iteration state of `ByteStream.concatenating`; used by one consumer at a time.
+private final class StreamChain: @unchecked Sendable {
+    private var sources: ArraySlice<@Sendable () async throws -> ByteStream>
+    private var current: ByteStream.AsyncIterator?
+
+    init(_ sources: [@Sendable () async throws -> ByteStream]) {
+        self.sources = sources[...]
+    }
+
+    func next() async throws -> ByteBuffer? {
+        while true {
+            if current != nil, let chunk = try await current!.next() { return chunk }
+            guard let source = sources.popFirst() else { return nil }
+            current = try await source().makeAsyncIterator()
+        }
+    }
+}
+
+private final class SingleBuffer: @unchecked Sendable {
+    private var buffer: ByteBuffer?
+    init(_ buffer: ByteBuffer) { self.buffer = buffer }
+    func take() -> ByteBuffer? {
+        defer { buffer = nil }
+        return buffer
+    }
+}

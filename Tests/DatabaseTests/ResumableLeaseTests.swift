@@ -1,0 +1,126 @@
+import Foundation
+import StorageCore
+import TestSupport
+import Testing
+
+@testable import Database
+
+/// The lease and fencing rules of resumable uploads, against a real Postgres.
+@Suite(.enabled(if: ScratchDatabase.isAvailable), .serialized)
+struct ResumableLeaseTests {
+    static func newUpload(_ database: StorageDatabase, lifetime: Duration = .seconds(60)) async throws -> ResumableUploadRow {
+        let id = ResumableUploadID(bucketID: "b", name: "dir/file.bin", version: UUID().uuidString.lowercased())
+        return try await database.insertResumableUpload(
+            NewResumableUpload(
+                id: id, uploadLength: 100, sizeLimit: 1000, contentType: "x/y", cacheControl: "no-cache",
+                userMetadata: .object(["k": .string("v")]), upsert: false, ownerSub: nil, pieces: "{}"),
+            lifetime: lifetime)
+    }
+
+    @Test func oneHolderAtATimeAndStaleHoldersAreFencedOut() async throws {
+        try await ScratchDatabase.withDatabase { database, _ in
+            let row = try await Self.newUpload(database)
+            #expect(row.received == 0 && row.leaseEpoch == 0 && !row.leaseHeld && row.expiresAt > row.databaseNow)
+            #expect(row.userMetadata == .object(["k": .string("v")]))
+
+            let first = try #require(try await database.acquireResumableLease(row.id, duration: .seconds(30)))
+            let firstLease = try #require(first.lease)
+            #expect(firstLease.epoch == 1 && first.row.leaseHeld)
+            // Taken: the second request sees the row but gets no lease.
+            let second = try #require(try await database.acquireResumableLease(row.id, duration: .seconds(30)))
+            #expect(second.lease == nil && second.row.leaseEpoch == 1)
+
+            // Numbers are handed out once each, per kind.
+            #expect(try await database.reserveResumableNumber(.piece, lease: firstLease) == 1)
+            #expect(try await database.reserveResumableNumber(.piece, lease: firstLease) == 2)
+            #expect(try await database.reserveResumableNumber(.part, lease: firstLease) == 1)
+            try await database.commitResumableProgress(firstLease, received: 40, uploadLength: 100, pieces: #"{"pieces":[]}"#)
+
+            // Asked to release, the holder learns it at its next renewal.
+            #expect(try await database.renewResumableLease(firstLease, duration: .seconds(30)) == false)
+            try await database.requestResumableRelease(row.id)
+            #expect(try await database.renewResumableLease(firstLease, duration: .seconds(30)) == true)
+            try await database.releaseResumableLease(firstLease)
+
+            let taken = try #require(try await database.acquireResumableLease(row.id, duration: .seconds(30)))
+            let newLease = try #require(taken.lease)
+            #expect(newLease.epoch == 2 && taken.row.received == 40)
+            // The old holder can no longer do anything.
+            await #expect(throws: ResumableLeaseLost.self) {
+                try await database.commitResumableProgress(firstLease, received: 100, uploadLength: 100, pieces: "{}")
+            }
+            await #expect(throws: ResumableLeaseLost.self) { try await database.reserveResumableNumber(.piece, lease: firstLease) }
+            await #expect(throws: ResumableLeaseLost.self) { try await database.renewResumableLease(firstLease, duration: .seconds(30)) }
+            await #expect(throws: ResumableLeaseLost.self) { try await database.deleteResumableUpload(firstLease) }
+            try await database.releaseResumableLease(firstLease)  // a no-op: it does not free the new holder's lease
+            #expect(try await database.acquireResumableLease(row.id, duration: .seconds(30))?.lease == nil)
+            // The new holder continues numbering where the old one stopped.
+            #expect(try await database.reserveResumableNumber(.piece, lease: newLease) == 3)
+            try await database.deleteResumableUpload(newLease)
+            #expect(try await database.resumableUpload(row.id) == nil)
+            #expect(try await database.acquireResumableLease(row.id, duration: .seconds(30)) == nil)
+        }
+    }
+
+    @Test func anExpiredLeaseIsTakenOverAndItsHolderFenced() async throws {
+        try await ScratchDatabase.withDatabase { database, _ in
+            let row = try await Self.newUpload(database)
+            let stale = try #require(try await database.acquireResumableLease(row.id, duration: .milliseconds(200))?.lease)
+            try await Task.sleep(for: .milliseconds(400))
+            // Its lease ran out (a paused or partitioned process): another request takes over.
+            let fresh = try #require(try await database.acquireResumableLease(row.id, duration: .seconds(30))?.lease)
+            #expect(fresh.epoch == stale.epoch + 1)
+            await #expect(throws: ResumableLeaseLost.self) {
+                try await database.commitResumableProgress(stale, received: 10, uploadLength: 100, pieces: "{}")
+            }
+            try await database.commitResumableProgress(fresh, received: 10, uploadLength: 100, pieces: "{}")
+            // A holder whose own lease ran out cannot write either, even before anyone takes over.
+            let lapsed = try #require(try await Self.lapsedLease(database))
+            await #expect(throws: ResumableLeaseLost.self) {
+                try await database.commitResumableProgress(lapsed, received: 10, uploadLength: 100, pieces: "{}")
+            }
+        }
+    }
+
+    static func lapsedLease(_ database: StorageDatabase) async throws -> ResumableLease? {
+        let row = try await newUpload(database)
+        let lease = try await database.acquireResumableLease(row.id, duration: .milliseconds(100))?.lease
+        try await Task.sleep(for: .milliseconds(250))
+        return lease
+    }
+
+    @Test func completionIsPartOfTheObjectTransaction() async throws {
+        try await ScratchDatabase.withDatabase { database, _ in
+            let row = try await Self.newUpload(database)
+            let lease = try #require(try await database.acquireResumableLease(row.id, duration: .seconds(30))?.lease)
+            try await database.transaction(.service) { transaction in
+                try await transaction.commitResumableProgress(lease, received: 100, uploadLength: 100, pieces: "{}")
+                try await transaction.markResumableCompleted(lease)
+            }
+            let done = try #require(try await database.resumableUpload(row.id))
+            #expect(done.completedAt != nil && done.received == 100 && done.pieces == "{}")
+            // A request role cannot read the table at all.
+            await #expect(throws: (any Error).self) {
+                try await database.transaction(.user("u")) { transaction in
+                    try await transaction.query("SELECT count(*) FROM storage_api.resumable_uploads")
+                }
+            }
+        }
+    }
+
+    @Test func theSweeperSeesExpiredAndStrandedUploadsOnly() async throws {
+        try await ScratchDatabase.withDatabase { database, _ in
+            let expired = try await Self.newUpload(database, lifetime: .milliseconds(1))
+            let fresh = try await Self.newUpload(database)
+            let stranded = try await Self.newUpload(database)
+            let lease = try #require(try await database.acquireResumableLease(stranded.id, duration: .seconds(30))?.lease)
+            try await database.commitResumableProgress(lease, received: 100, uploadLength: 100, pieces: "{}")
+            // Leased: not yet (its holder may still finish it).
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(try await database.resumableUploadsNeedingAttention(limit: 10) == [expired.id])
+            try await database.releaseResumableLease(lease)
+            let attention = try await database.resumableUploadsNeedingAttention(limit: 10)
+            #expect(Set(attention) == [expired.id, stranded.id] && !attention.contains(fresh.id))
+        }
+    }
+}
