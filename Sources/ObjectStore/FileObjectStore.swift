@@ -67,7 +67,48 @@ public struct FileObjectStore: ObjectStore {
             try PosixFile.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL)
         }
         var isOpen = true
-        // One write (hash + pwrite on the thread pool) stays in flight while the next buffer
+        do {
+            let streamed = try await stream(body, into: fd, path: temporaryPath)
+            if let failure = streamed.bodyFailure, !keepingPartialBody || streamed.size == 0 {
+                try? await blocking { () throws(ObjectStoreError) in
+                    PosixFile.close(fd)
+                    try PosixFile.unlink(temporaryPath)
+                }
+                return (nil, failure)
+            }
+            let eTag = "\"\(streamed.md5.lowercaseHex)\""
+            let status = try await blocking { () throws(ObjectStoreError) -> PosixFile.Status in
+                PosixFile.setAttribute(fd, name: "content-type", value: contentType)
+                PosixFile.setAttribute(fd, name: "cache-control", value: cacheControl)
+                PosixFile.setAttribute(fd, name: "etag", value: eTag)
+                try PosixFile.fsync(fd, path: temporaryPath)
+                let status = try PosixFile.status(fd: fd, path: temporaryPath)
+                PosixFile.close(fd)
+                return status
+            }
+            isOpen = false
+            try await moveIntoPlace(temporaryPath, finalPath)
+            let info = ObjectInfo(
+                size: streamed.size, eTag: eTag, lastModified: status.modified, contentType: contentType,
+                cacheControl: cacheControl)
+            return (info, streamed.bodyFailure)
+        } catch {
+            let stillOpen = isOpen
+            try? await blocking { () throws(ObjectStoreError) in
+                if stillOpen { PosixFile.close(fd) }
+                try PosixFile.unlink(temporaryPath)
+            }
+            throw error
+        }
+    }
+
+    /// Writes `body` to `fd` from its current position, hashing it. Returns the bytes written,
+    /// their MD5, and the body's own failure if it had one (what arrived before it is written).
+    /// Write errors are thrown, never while a write is still running on the pool.
+    func stream<Body: AsyncSequence & Sendable>(
+        _ body: Body, into fd: Int32, path: String
+    ) async throws -> (size: Int64, md5: [UInt8], bodyFailure: (any Error)?) where Body.Element == ByteBuffer {
+        // One write (hash + write on the thread pool) stays in flight while the next buffer
         // fills from the network, so receiving and writing overlap; memory stays at two buffers.
         var inFlight: Task<Insecure.MD5, any Error>? = nil
         do {
@@ -78,7 +119,7 @@ public struct FileObjectStore: ObjectStore {
             func dispatch(_ buffer: ByteBuffer) async throws {
                 if let previous = inFlight { hasher = try await previous.value }
                 let start = hasher
-                inFlight = Task { try await write(buffer, to: fd, path: temporaryPath, hasher: start) }
+                inFlight = Task { try await write(buffer, to: fd, path: path, hasher: start) }
             }
             var chunks = body.makeAsyncIterator()
             while true {
@@ -101,43 +142,14 @@ public struct FileObjectStore: ObjectStore {
                     pending = ByteBuffer()
                 }
             }
-            if let bodyFailure, !keepingPartialBody || size == 0 {
-                _ = try? await inFlight?.value
-                inFlight = nil
-                try? await blocking { () throws(ObjectStoreError) in
-                    PosixFile.close(fd)
-                    try PosixFile.unlink(temporaryPath)
-                }
-                return (nil, bodyFailure)
-            }
             if pending.readableBytes > 0 { try await dispatch(pending) }
             if let last = inFlight {
                 hasher = try await last.value
                 inFlight = nil
             }
-            let eTag = "\"\(hasher.finalize().lowercaseHex)\""
-            let status = try await blocking { () throws(ObjectStoreError) -> PosixFile.Status in
-                PosixFile.setAttribute(fd, name: "content-type", value: contentType)
-                PosixFile.setAttribute(fd, name: "cache-control", value: cacheControl)
-                PosixFile.setAttribute(fd, name: "etag", value: eTag)
-                try PosixFile.fsync(fd, path: temporaryPath)
-                let status = try PosixFile.status(fd: fd, path: temporaryPath)
-                PosixFile.close(fd)
-                return status
-            }
-            isOpen = false
-            try await moveIntoPlace(temporaryPath, finalPath)
-            let info = ObjectInfo(
-                size: size, eTag: eTag, lastModified: status.modified, contentType: contentType, cacheControl: cacheControl)
-            return (info, bodyFailure)
+            return (size, Array(hasher.finalize()), bodyFailure)
         } catch {
-            // Never close the descriptor under a write still running on the pool.
             _ = try? await inFlight?.value
-            let stillOpen = isOpen
-            try? await blocking { () throws(ObjectStoreError) in
-                if stillOpen { PosixFile.close(fd) }
-                try PosixFile.unlink(temporaryPath)
-            }
             throw error
         }
     }

@@ -135,7 +135,7 @@ public protocol ObjectStore: ResumableStorage {
 public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
-            case notFound, invalidKey, noSpace, unavailable, io
+            case notFound, invalidKey, noSpace, unavailable, io, busy
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -149,6 +149,8 @@ public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConverti
         public static let noSpace = Code(.noSpace)
         /// The backend cannot be reached.
         public static let unavailable = Code(.unavailable)
+        /// Another writer holds the resource (a resumable upload's data file).
+        public static let busy = Code(.busy)
         /// Any other failure.
         public static let io = Code(.io)
     }

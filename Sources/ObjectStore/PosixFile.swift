@@ -134,6 +134,17 @@ enum PosixFile {
         if lseek(fd, off_t(offset), SEEK_SET) < 0 { throw error("seek", path: path) }
     }
 
+    /// Takes the file's exclusive lock for this descriptor, or throws `busy` if another holds it.
+    /// File systems without locks (some network mounts) are written to unlocked.
+    static func lockExclusively(_ fd: Int32, path: String) throws(ObjectStoreError) {
+        guard cfs_try_lock_exclusive(fd) != 0 else { return }
+        switch errno {
+        case EAGAIN, EACCES: throw ObjectStoreError(.busy, "\(path) is being written by another request")
+        case ENOLCK, EINVAL, ENOSYS: return
+        default: throw error("lock", path: path)
+        }
+    }
+
     static func truncate(_ fd: Int32, to size: Int64, path: String) throws(ObjectStoreError) {
         if ftruncate(fd, off_t(size)) != 0 { throw error("truncate", path: path) }
     }

@@ -89,6 +89,9 @@ public struct ResumableTarget: Sendable {
     }
 
     func pieceKey(_ number: Int) -> String { "\(piecePrefix)/\(number)" }
+
+    /// File mode's one data file.
+    var dataKey: String { "\(piecePrefix)/data" }
 }
 
 /// Resumable uploads: bytes arriving in chunks over many requests, possibly on different
@@ -106,7 +109,7 @@ public protocol ResumableStorage: Sendable {
     /// and repeating the call (after a crash, or by another process) writes the same object.
     func assemble(_ pieces: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger) async throws -> ObjectInfo
 
-    /// Removes every piece (and an S3 multipart upload).
+    /// Removes every piece (and an S3 multipart upload, or file mode's data file).
     func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws
 }
 

@@ -3,9 +3,10 @@ public import NIOCore
 import S3
 
 /// S3 modes write a resumable upload straight into the parts of one multipart upload of the
-/// final key. Every part but the last must be at least 5 MiB, so bytes short of a full part
-/// wait in temporary piece objects; the next chunk streams them back into its first part.
-/// Parts are exactly the part size; the last part is the tail, sent when the upload finishes.
+/// final key. Every part but the last must be at least 5 MiB, so bytes short of that wait in
+/// temporary piece objects; the next chunk streams them back into its first part. Parts are
+/// between 5 MiB and the part size; the waiting pieces become the last part when the upload
+/// finishes.
 extension S3ObjectStore {
     public func receiveChunk<Body: AsyncSequence & Sendable>(
         _ body: Body, length: Int64?, after pieces: ResumablePieces, target: ResumableTarget,
@@ -16,20 +17,26 @@ extension S3ObjectStore {
         var remaining = length
         do {
             while true {
-                let room = Int64(partSize) - state.pieces.reduce(0) { $0 + $1.size }
+                let waiting = state.pieces.reduce(0) { $0 + $1.size }
                 if let left = remaining {
                     guard left > 0 else { break }
-                    let take = min(left, room)
+                    // A part as soon as there is enough for one (at least S3's minimum, at most the
+                    // part size): chunks of 5 MiB or more never wait in pieces.
+                    let total = waiting + left
+                    let take = total > Int64(partSize) ? Int64(partSize) - waiting : left
+                    let fillsPart = waiting + take >= Int64(Self.minimumPartSize)
                     let bytes = ByteStream(reader.exactly(take))
-                    state = try await append(bytes, length: take, fillsPart: take == room, to: state, target: target, ledger: ledger)
+                    state = try await append(bytes, length: take, fillsPart: fillsPart, to: state, target: target, ledger: ledger)
                     remaining = left - take
                 } else {
                     // Unknown length: at most one part is gathered in memory.
-                    let buffer = try await reader.collect(upTo: Int(room))
+                    let buffer = try await reader.collect(upTo: partSize - Int(waiting))
                     if buffer.readableBytes > 0 {
+                        let length = Int64(buffer.readableBytes)
                         state = try await append(
-                            ByteStream.single(buffer), length: Int64(buffer.readableBytes),
-                            fillsPart: Int64(buffer.readableBytes) == room, to: state, target: target, ledger: ledger)
+                            ByteStream.single(buffer), length: length,
+                            fillsPart: waiting + length >= Int64(Self.minimumPartSize), to: state, target: target,
+                            ledger: ledger)
                     }
                     guard try await reader.hasMore() else { break }
                 }

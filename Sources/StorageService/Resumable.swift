@@ -410,6 +410,8 @@ extension StorageService {
     /// What a failed chunk tells the client.
     private static func chunkFailure(_ error: any Error, watch: LeaseWatch, name: String, service: StorageService) -> any Error {
         if error is ResumableLeaseLost || watch.stopRequested { return TusErrors.released }
+        // A writer that lost its lease but still runs holds the data file: try again later.
+        if (error as? ObjectStoreError)?.code == .busy { return TusErrors.locked }
         return service.backendFailure(error, name: name)
     }
 

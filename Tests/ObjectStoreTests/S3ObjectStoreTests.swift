@@ -22,6 +22,31 @@ struct S3ObjectStoreTests {
         }
     }
 
+    /// Resumable chunks become parts as soon as there is S3's minimum (5 MiB), and never more than
+    /// the part size; only what is too small for a part waits in a piece.
+    @Test func resumablePartsFollowTheChunks() async throws {
+        try await Backend.s3.withStore { store async throws in
+            let s3 = store as! S3ObjectStore
+            let mib = 1 << 20
+            let store = S3ObjectStore(client: s3.client, partSize: 8 * mib)
+            let ledger = MemoryLedger(store: store)
+            let sizes = [3 * mib, 3 * mib, 9 * mib, 5 * mib, 2 * mib]
+            let data = pattern(sizes.reduce(0, +), seed: 3)
+            var offset = 0
+            for (index, size) in sizes.enumerated() {
+                _ = try await store.receiveChunk(
+                    ScriptedBody(chunks: chunks(Array(data[offset..<(offset + size)]))), length: index == 3 ? nil : Int64(size),
+                    after: ledger.current, target: ResumableStorageTests.target, ledger: ledger)
+                offset += size
+            }
+            #expect(ledger.current.parts.map(\.size) == [6, 8, 6].map { Int64($0 * mib) })
+            #expect(ledger.current.pieces.map(\.size) == [Int64(2 * mib)])
+            let info = try await store.assemble(ledger.current, target: ResumableStorageTests.target, ledger: ledger)
+            #expect(info.eTag.hasSuffix("-4\""))
+            #expect(try await collect(store.getObject(ResumableStorageTests.target.objectKey, conditions: ReadConditions())) == data)
+        }
+    }
+
     @Test func partsCutAtExactBoundaries() async throws {
         let reader = PartReader(ScriptedBody(chunks: chunks(pattern(25), size: 7)))
         let first = try await reader.collect(upTo: 10)
