@@ -4,6 +4,7 @@
 
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends libvips-dev && rm -rf /var/lib/apt/lists/*
 # The manifest names the test targets too, so the whole tree is needed to build.
 COPY Package.swift ./
 COPY Sources ./Sources
@@ -15,7 +16,7 @@ RUN swift build -c release --product storage-api --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates libxml2 tzdata \
+    && apt-get install -y --no-install-recommends ca-certificates libxml2 tzdata libvips42 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/storage-api --create-home storage
 COPY --from=build /out/ /usr/local/bin/

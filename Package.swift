@@ -82,6 +82,20 @@ let package = Package(
         .target(name: "CFileSystem"),
         // Process-wide C settings Swift's Glibc module does not import (malloc tuning).
         .target(name: "CProcess"),
+        // libvips from Debian's libvips-dev, and non-variadic C wrappers Swift can call.
+        .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
+        .target(name: "CVipsShim", dependencies: ["CVips"]),
+        // Image decoding, resizing and encoding on libvips, on a bounded pool of worker threads.
+        .target(
+            name: "ImageTransform",
+            dependencies: [
+                "CVipsShim",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Where bytes live: the ObjectStore protocol and the file implementation.
         .target(
             name: "ObjectStore",
@@ -98,7 +112,7 @@ let package = Package(
         .target(
             name: "StorageService",
             dependencies: [
-                "StorageCore", "Auth", "Database", "ObjectStore",
+                "StorageCore", "Auth", "Database", "ObjectStore", "ImageTransform",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -123,6 +137,7 @@ let package = Package(
             name: "StorageServer",
             dependencies: [
                 "StorageCore", "Auth", "Database", "ObjectStore", "S3", "StorageService", "StorageAPI", "WireFormats",
+                "ImageTransform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -151,6 +166,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "StorageCoreTests", dependencies: ["StorageCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ImageTransformTests",
+            dependencies: ["ImageTransform", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "AuthTests",
             dependencies: [

@@ -7,6 +7,7 @@ bench_prepare() {
   WORK=${BENCH_WORK_DIR:-$PWD/.build-bench}
   mkdir -p "$WORK"
   WORK=$(cd "$WORK" && pwd)
+  ensure_libvips
   swift build -c release --product storage-api >&2
   binary=$(swift build -c release --show-bin-path)/storage-api
 }

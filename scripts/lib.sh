@@ -15,6 +15,13 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# libvips (headers and pkg-config data for the build, the `vips` command for benchmarks).
+ensure_libvips() {
+  if ! pkg-config --exists vips 2>/dev/null || ! command -v vips >/dev/null; then
+    apt_install libvips-dev libvips-tools pkg-config
+  fi
+}
+
 # The newest installed PostgreSQL server's bin directory (installs PostgreSQL 15+ if none).
 postgres_bin() {
   local dir

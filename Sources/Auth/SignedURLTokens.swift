@@ -24,6 +24,8 @@ public struct SignedURLTokens: Sendable {
         public var upsert: Bool
         /// Download tokens of render URLs: `height:H,width:W,…`.
         public var transformations: String?
+        /// Download tokens of render URLs: the requested output format, if any.
+        public var format: String?
         public var expiresAt: Date?
     }
 
@@ -83,6 +85,7 @@ public struct SignedURLTokens: Sendable {
         guard claims["url"]?.stringValue == url else { throw StorageError.invalidSignature() }
         return Claims(
             url: url, owner: claims["owner"]?.stringValue, upsert: claims["upsert"]?.boolValue ?? false,
-            transformations: claims["transformations"]?.stringValue, expiresAt: verified.expiresAt)
+            transformations: claims["transformations"]?.stringValue, format: claims["format"]?.stringValue,
+            expiresAt: verified.expiresAt)
     }
 }

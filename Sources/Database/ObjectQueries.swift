@@ -193,6 +193,17 @@ extension Transaction {
         return try rows.objects().first
     }
 
+    /// Which of `names` exist in the bucket and are visible to the session.
+    public func visibleObjectNames(bucketID: String, names: [String]) async throws -> Set<String> {
+        var binds = PostgresBindings()
+        binds.append(bucketID)
+        binds.append(names)
+        let rows = try await query(
+            PostgresQuery(
+                unsafeSQL: "SELECT name FROM storage.objects WHERE bucket_id = $1 AND name = ANY($2)", binds: binds))
+        return Set(try rows.map { try $0.decode(String.self) })
+    }
+
     /// Deletes the named objects the caller may delete; returns the deleted rows.
     public func deleteObjects(bucketID: String, names: [String]) async throws -> [ObjectRecord] {
         var binds = PostgresBindings()

@@ -22,6 +22,14 @@ public struct ByteStream: AsyncSequence, Sendable {
     /// A stream with no bytes.
     public static let empty = ByteStream { { nil } }
 
+    /// A stream of one buffer already in memory.
+    public static func single(_ buffer: ByteBuffer) -> ByteStream {
+        ByteStream {
+            let pending = PendingBuffer(buffer)
+            return { pending.take() }
+        }
+    }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         let produce: @Sendable () async throws -> ByteBuffer?
         public mutating func next() async throws -> ByteBuffer? { try await produce() }
@@ -35,4 +43,15 @@ private final class IteratorBox<Base: AsyncIteratorProtocol>: @unchecked Sendabl
     private var base: Base
     init(_ base: Base) { self.base = base }
     func next() async throws -> ByteBuffer? { try await base.next() }
+}
+
+/// The one buffer of `ByteStream.single`, handed out once per iteration.
+private final class PendingBuffer: @unchecked Sendable {
+    private var buffer: ByteBuffer?
+    init(_ buffer: ByteBuffer) { self.buffer = buffer }
+    /// A single consumer calls this sequentially (as with `IteratorBox`).
+    func take() -> ByteBuffer? {
+        defer { buffer = nil }
+        return buffer
+    }
 }

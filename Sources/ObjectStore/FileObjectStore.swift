@@ -239,6 +239,20 @@ public struct FileObjectStore: ObjectStore {
         }
     }
 
+    public func deleteObjects(under prefix: String) async throws {
+        let directory = try mapping.path(for: prefix)
+        let stop = mapping.root
+        try await blocking { () throws(ObjectStoreError) in
+            guard FileManager.default.fileExists(atPath: directory) else { return }
+            do {
+                try FileManager.default.removeItem(atPath: directory)
+            } catch {
+                throw ObjectStoreError(.io, "removing \(directory): \(error)")
+            }
+            PosixFile.removeEmptyDirectories(from: PosixFile.parentDirectory(of: directory), upTo: stop)
+        }
+    }
+
     public func copyObject(
         from source: String, to destination: String, contentType: String?, cacheControl: String?
     ) async throws -> ObjectInfo {

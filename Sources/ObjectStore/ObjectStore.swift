@@ -118,6 +118,9 @@ public protocol ObjectStore: ResumableStorage {
     /// Deletes every key given; absent keys are not an error.
     func deleteObjects(_ keys: [String]) async throws
 
+    /// Deletes every key under `prefix` + `/` (derived files of one object version).
+    func deleteObjects(under prefix: String) async throws
+
     /// Copies `source` to `destination` inside the backend, optionally replacing content type and
     /// cache control. Throws `ObjectStoreError.notFound` when the source is absent.
     func copyObject(

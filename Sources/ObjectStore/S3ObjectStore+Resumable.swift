@@ -174,14 +174,6 @@ extension S3ObjectStore {
 }
 
 extension ByteStream {
-    /// One buffer.
-    static func single(_ buffer: ByteBuffer) -> ByteStream {
-        ByteStream {
-            let box = SingleBuffer(buffer)
-            return { box.take() }
-        }
-    }
-
     /// The streams `sources` open, one after another; each opens when the previous one ends.
     static func concatenating(_ sources: [@Sendable () async throws -> ByteStream]) -> ByteStream {
         ByteStream {
@@ -206,14 +198,5 @@ private final class StreamChain: @unchecked Sendable {
             guard let source = sources.popFirst() else { return nil }
             current = try await source().makeAsyncIterator()
         }
-    }
-}
-
-private final class SingleBuffer: @unchecked Sendable {
-    private var buffer: ByteBuffer?
-    init(_ buffer: ByteBuffer) { self.buffer = buffer }
-    func take() -> ByteBuffer? {
-        defer { buffer = nil }
-        return buffer
     }
 }

@@ -224,6 +224,23 @@ public struct S3ObjectStore: ObjectStore {
         }
     }
 
+    public func deleteObjects(under prefix: String) async throws {
+        try checkKey(prefix)
+        do {
+            // Each page is listed afresh after the previous one is deleted; a key that survives its
+            // delete ends the walk rather than looping on it.
+            var previousFirst: String?
+            while true {
+                let page = try await client.listObjectsV2(prefix: prefix + "/")
+                guard let first = page.entries.first?.key, first != previousFirst else { return }
+                previousFirst = first
+                try await client.deleteObjects(page.entries.map(\.key))
+            }
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
     public func copyObject(
         from source: String, to destination: String, contentType: String?, cacheControl: String?
     ) async throws -> ObjectInfo {

@@ -74,7 +74,16 @@ struct ReadRoutes: Sendable {
         let caller = try await caller(request, route: route)
         let object = try await service.findObject(
             bucketID: bucket, name: key, caller: caller, access: route.access, operation: route.operation)
-        return DownloadResponse.head(object, request: request)
+        var response = DownloadResponse.head(object, request: request)
+        try Self.echoTransformations(request, into: &response.headers)
+        return response
+    }
+
+    /// Info and HEAD accept the render parameters and only report them (spec §5.2).
+    static func echoTransformations(_ request: Request, into headers: inout HTTPFields) throws {
+        let query = request.query
+        let transformation = try ImageTransformation.parse(location: "querystring") { query[$0] }
+        if !transformation.isEmpty { headers[.xTransformations] = transformation.headerValue }
     }
 
     func info(_ request: Request, route: Route) async throws -> Response {
@@ -87,6 +96,7 @@ struct ReadRoutes: Sendable {
         if let eTag = metadata?.eTag { headers[.eTag] = eTag }
         if let cacheControl = metadata?.cacheControl { headers[.cacheControl] = cacheControl }
         if let modified = object.updatedAt { headers[.lastModified] = HTTPDate.format(modified) }
+        try Self.echoTransformations(request, into: &headers)
         return Responses.json(.objectInfo(object), headers: headers)
     }
 }

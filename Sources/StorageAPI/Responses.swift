@@ -9,6 +9,8 @@ extension HTTPField.Name {
     static let xUpsert = Self("x-upsert")!
     static let xMetadata = Self("x-metadata")!
     static let xRobotsTag = Self("x-robots-tag")!
+    /// `hit` or `miss`: whether a rendered variant came from the cache.
+    static let xRenderCache = Self("X-Render-Cache")!
     static let xRequestID = Self("x-request-id")!
     static let xClientInfo = Self("x-client-info")!
     static let xTransformations = Self("x-transformations")!

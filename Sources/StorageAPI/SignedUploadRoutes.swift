@@ -37,12 +37,7 @@ struct SignedUploadRoutes: Sendable {
     /// `PUT /object/upload/sign/:bucket/*?token=` → `{Key}`; owner and upsert come from the token.
     @Sendable func upload(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
-        guard let token = request.query["token"] else {
-            throw StorageError.validation("querystring must have required property 'token'")
-        }
-        try BucketName.validate(bucket)
-        try ObjectKey.validate(key)
-        let claims = try await tokens.verify(token, scope: .upload, url: "\(bucket)/\(key)")
+        let claims = try await SignedAccess.verify(request, tokens: tokens, scope: .upload, bucket: bucket, key: key)
         let caller = authenticator.anonymous(request)
         _ = try await UploadBodies.upload(
             request, bucket: bucket, key: key, upsert: claims.upsert, operation: .objectUploadSigned

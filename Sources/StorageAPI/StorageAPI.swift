@@ -3,7 +3,7 @@ public import Foundation
 public import Hummingbird
 public import Logging
 import NIOCore
-import StorageCore
+public import StorageCore
 public import StorageService
 
 /// Settings of the HTTP layer.
@@ -12,10 +12,17 @@ public struct APISettings: Sendable {
     public var signedUploadLifetime: Int64
     /// Scheme and host for absolute upload URLs (`STORAGE_PUBLIC_URL`), instead of the request's.
     public var publicURL: URL?
+    /// Width/height bounds of image transformations; nil when they are disabled
+    /// (`IMAGE_TRANSFORMATION_ENABLED=false`: no render routes, signed URLs never render).
+    public var imageTransformation: ImageTransformation.Limits?
 
-    public init(signedUploadLifetime: Int64 = 7200, publicURL: URL? = nil) {
+    public init(
+        signedUploadLifetime: Int64 = 7200, publicURL: URL? = nil,
+        imageTransformation: ImageTransformation.Limits? = ImageTransformation.Limits()
+    ) {
         self.signedUploadLifetime = signedUploadLifetime
         self.publicURL = publicURL
+        self.imageTransformation = imageTransformation
     }
 }
 
@@ -55,6 +62,13 @@ public struct StorageAPI: Sendable {
             ).register(on: mount)
             TusRoutes(service: service, authenticator: authenticator, tokens: tokens, publicURL: settings.publicURL)
                 .register(on: mount)
+            SignedDownloadRoutes(
+                service: service, authenticator: authenticator, tokens: tokens, imageLimits: settings.imageTransformation
+            ).register(on: mount)
+            if let limits = settings.imageTransformation {
+                RenderRoutes(service: service, authenticator: authenticator, tokens: tokens, limits: limits)
+                    .register(on: mount)
+            }
         }
         return router
     }

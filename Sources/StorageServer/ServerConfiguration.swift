@@ -31,6 +31,14 @@ public struct ServerConfiguration: Sendable {
     public var tenantID: String
     public var uploadFileSizeLimit: Int64
     public var imageTransformationEnabled: Bool
+    /// Clamp for render widths and heights.
+    public var imageMinimumSize: Int
+    public var imageMaximumSize: Int
+    /// Image worker threads and how many requests may wait for one.
+    public var imageWorkers: Int
+    public var imageQueueSize: Int
+    /// Whether rendered variants are kept in the backend.
+    public var imageCacheEnabled: Bool
     public var corsAllowedOrigins: [String]
     public var uploadSignedURLExpirationSeconds: Int
     public var tusURLExpiryMilliseconds: Int64
@@ -68,6 +76,10 @@ public struct ServerConfiguration: Sendable {
           TENANT_ID (PROJECT_REF)                first segment of backend keys, default storage-single-tenant
           UPLOAD_FILE_SIZE_LIMIT (FILE_SIZE_LIMIT)  global object size limit in bytes, default 52428800
           IMAGE_TRANSFORMATION_ENABLED (ENABLE_IMAGE_TRANSFORMATION)  true (default) or false
+          IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE, IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE  width/height clamp, default 1 and 2000
+          IMAGE_TRANSFORMATION_WORKERS           image worker threads, default the number of cores
+          IMAGE_TRANSFORMATION_QUEUE_SIZE        renders that may wait for a worker before 429, default 32
+          IMAGE_TRANSFORMATION_CACHE_ENABLED     keep rendered variants in the backend, default true
           CORS_ALLOWED_ORIGINS                   comma-separated origins, default *
           UPLOAD_SIGNED_URL_EXPIRATION_TIME (SIGNED_UPLOAD_URL_EXPIRATION_TIME)  seconds, default 7200
           TUS_URL_EXPIRY_MS                      resumable upload lifetime from creation, default 86400000
@@ -135,6 +147,9 @@ public struct ServerConfiguration: Sendable {
             publicURL = url
         }
 
+        let minimumSize = try reader.integer(
+            "IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE", "IMG_LIMITS_MIN_SIZE", default: 1, in: 1...10_000)
+
         return ServerConfiguration(
             host: reader.string("HOST", "SERVER_HOST") ?? "0.0.0.0",
             port: try reader.integer("PORT", "SERVER_PORT", default: 5000, in: 0...65535),
@@ -153,6 +168,13 @@ public struct ServerConfiguration: Sendable {
                 try reader.integer("UPLOAD_FILE_SIZE_LIMIT", "FILE_SIZE_LIMIT", default: 52_428_800, in: 0...Int.max)),
             imageTransformationEnabled: try reader.boolean(
                 "IMAGE_TRANSFORMATION_ENABLED", "ENABLE_IMAGE_TRANSFORMATION", default: true),
+            imageMinimumSize: minimumSize,
+            imageMaximumSize: try reader.integer(
+                "IMAGE_TRANSFORMATION_LIMIT_MAX_SIZE", "IMG_LIMITS_MAX_SIZE", default: 2000, in: minimumSize...10_000),
+            imageWorkers: try reader.integer(
+                "IMAGE_TRANSFORMATION_WORKERS", default: ProcessInfo.processInfo.activeProcessorCount, in: 1...256),
+            imageQueueSize: try reader.integer("IMAGE_TRANSFORMATION_QUEUE_SIZE", default: 32, in: 0...100_000),
+            imageCacheEnabled: try reader.boolean("IMAGE_TRANSFORMATION_CACHE_ENABLED", default: true),
             corsAllowedOrigins: origins.isEmpty ? ["*"] : origins,
             uploadSignedURLExpirationSeconds: try reader.integer(
                 "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME", default: 7200, in: 1...31_536_000),

@@ -1,6 +1,8 @@
 import Auth
 import Database
 import Foundation
+import ImageTransform
+import StorageCore
 public import Hummingbird
 public import Logging
 import ObjectStore
@@ -86,19 +88,24 @@ public enum StorageServer {
         let signer = try JWTSigner(secret: configuration.jwtSecret, algorithm: configuration.jwtAlgorithm)
         let cleanups = CleanupQueue(logger: logger)
         let store = try makeObjectStore(configuration, cleanups: cleanups, logger: logger)
+        let images = try makeRenderPool(configuration)
+        let imageLimits = ImageTransformation.Limits(
+            minimumSize: configuration.imageMinimumSize, maximumSize: configuration.imageMaximumSize)
         let service = StorageService(
             database: database, store: store,
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
                 serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum,
-                resumable: ResumableSettings(lifetime: .milliseconds(configuration.tusURLExpiryMilliseconds))),
-            cleanups: cleanups, logger: logger)
+                resumable: ResumableSettings(lifetime: .milliseconds(configuration.tusURLExpiryMilliseconds)),
+                render: RenderSettings(limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled)),
+            cleanups: cleanups, images: images, logger: logger)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
             tokens: SignedURLTokens(signer: signer, verifier: verifier),
             cors: CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins),
             settings: APISettings(
-                signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL),
+                signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL,
+                imageTransformation: images == nil ? nil : imageLimits),
             logger: logger)
         var application = Application(
             router: api.router(),
@@ -112,11 +119,21 @@ public enum StorageServer {
             database, CleanupRetries(queue: cleanups),
             ResumableUploadSweeper(service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds)))
         if let s3Store = store as? S3ObjectStore { application.addServices(S3ClientShutdown(client: s3Store.client)) }
+        if let images { application.addServices(images) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
             try await prepare(store, configuration: configuration, logger: logger)
         }
         return application
+    }
+
+    /// The image workers, or nil when image transformation is disabled.
+    static func makeRenderPool(_ configuration: ServerConfiguration) throws -> RenderPool? {
+        guard configuration.imageTransformationEnabled else { return nil }
+        guard ImageRenderer.initialized else {
+            throw StartupError("libvips did not start; install libvips, or set IMAGE_TRANSFORMATION_ENABLED=false")
+        }
+        return RenderPool(workers: configuration.imageWorkers, queueCapacity: configuration.imageQueueSize)
     }
 
     static func makeObjectStore(

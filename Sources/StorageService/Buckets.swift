@@ -127,7 +127,7 @@ extension StorageService {
         var cursor: UUID? = nil
         while true {
             let after = cursor
-            let scanned = try await database.transaction(session) { transaction in
+            let scanned = try await database.transaction(session) { transaction -> (ids: [UUID], rows: [ObjectRecord]) in
                 let ids = try await transaction.objectIDs(
                     bucketID: id, createdBefore: startedAt, after: after, limit: Self.deleteBatchSize)
                 let rows = try await transaction.deleteObjects(ids: ids)
@@ -136,9 +136,10 @@ extension StorageService {
                 } catch {
                     throw backendFailure(error, name: id)
                 }
-                return ids
+                return (ids, rows)
             }
-            guard scanned.count == Self.deleteBatchSize, let last = scanned.last else { break }
+            await discardRenders(scanned.rows)
+            guard scanned.ids.count == Self.deleteBatchSize, let last = scanned.ids.last else { break }
             cursor = last
         }
     }

@@ -40,7 +40,7 @@ extension StorageService {
     public func deleteObject(bucketID: String, name: String, caller: Caller) async throws {
         try BucketName.validate(bucketID)
         try ObjectKey.validate(name)
-        try await database.transaction(superuser(caller, .objectDelete)) { transaction in
+        let deleted = try await database.transaction(superuser(caller, .objectDelete)) { transaction in
             guard let row = try await transaction.object(bucketID: bucketID, name: name, forUpdate: true) else {
                 throw StorageError.noSuchKey
             }
@@ -53,7 +53,9 @@ extension StorageService {
             } catch {
                 throw backendFailure(error, name: name)
             }
+            return row
         }
+        await discardRenders([deleted])
     }
 
     /// Deletes the named objects the caller may delete, in batches; missing or invisible names are
@@ -75,6 +77,7 @@ extension StorageService {
                 return rows
             }
         }
+        await discardRenders(deleted)
         return deleted
     }
 
@@ -184,6 +187,7 @@ extension StorageService {
             throw error
         }
         await discardBytes([backendKey(source)])
+        await discardRenders([source])
     }
 }
 

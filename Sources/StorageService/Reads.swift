@@ -66,3 +66,21 @@ extension StorageService {
         }
     }
 }
+
+extension StorageService {
+    /// Checks the caller may read `name` before a signed URL for it is minted (spec §5.8):
+    /// the row must be visible under row-level security.
+    public func authorizeSignedURL(bucketID: String, name: String, caller: Caller) async throws {
+        _ = try await findObject(bucketID: bucketID, name: name, caller: caller, access: .caller, operation: .objectSign)
+    }
+
+    /// The subset of `names` the caller may read, for bulk signing; invalid names are never visible.
+    public func visibleForSigning(bucketID: String, names: [String], caller: Caller) async throws -> Set<String> {
+        try BucketName.validate(bucketID)
+        let candidates = names.filter { (try? ObjectKey.validate($0)) != nil }
+        guard !candidates.isEmpty else { return [] }
+        return try await database.rolledBack(caller.session(.objectSignMany)) { transaction in
+            try await transaction.visibleObjectNames(bucketID: bucketID, names: candidates)
+        }
+    }
+}

@@ -4,6 +4,7 @@ import Foundation
 public import Logging
 public import ObjectStore
 import StorageCore
+public import ImageTransform
 
 /// Settings the use cases need.
 public struct StorageSettings: Sendable {
@@ -16,11 +17,13 @@ public struct StorageSettings: Sendable {
     /// Most objects `POST /bucket/:id/empty` removes (`STORAGE_EMPTY_BUCKET_MAX`).
     public var emptyBucketMaximum: Int
     public var resumable: ResumableSettings
+    public var render: RenderSettings
 
     public init(
         tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000,
-        resumable: ResumableSettings = ResumableSettings()
+        resumable: ResumableSettings = ResumableSettings(), render: RenderSettings = RenderSettings()
     ) {
+        self.render = render
         self.tenantID = tenantID
         self.uploadFileSizeLimit = uploadFileSizeLimit
         self.serviceKey = serviceKey
@@ -39,11 +42,15 @@ public struct StorageService: Sendable {
     let store: any ObjectStore
     let settings: StorageSettings
     let cleanups: CleanupQueue
+    /// The image workers; nil when image transformation is disabled.
+    let images: RenderPool?
     let logger: Logger
 
     public init(
-        database: StorageDatabase, store: any ObjectStore, settings: StorageSettings, cleanups: CleanupQueue, logger: Logger
+        database: StorageDatabase, store: any ObjectStore, settings: StorageSettings, cleanups: CleanupQueue,
+        images: RenderPool? = nil, logger: Logger
     ) {
+        self.images = images
         self.database = database
         self.store = store
         self.settings = settings

@@ -172,6 +172,7 @@ extension StorageService {
             }
             if let previous, previous.version != write.version {
                 await discardBytes([backendKey(previous)])
+                await discardRenders([previous])
             }
             return row
         } catch let error as ResumableLeaseLost {

@@ -6,6 +6,7 @@ SQL access and checks that nothing was left behind.
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -300,9 +301,9 @@ def bucket(server, service):
     service.delete_bucket(name)
 
 
-@pytest.fixture
-def make_bucket(server, service):
-    """Creates buckets with options; all are emptied and removed afterwards."""
+@contextlib.contextmanager
+def bucket_factory(service):
+    """A function creating buckets with options; all are emptied and removed on exit."""
     created = []
 
     def make(**options):
@@ -311,10 +312,33 @@ def make_bucket(server, service):
         created.append(name)
         return name
 
-    yield make
-    for name in created:
-        service.empty_bucket(name)
-        service.delete_bucket(name)
+    try:
+        yield make
+    finally:
+        for name in created:
+            service.empty_bucket(name)
+            service.delete_bucket(name)
+
+
+@pytest.fixture
+def make_bucket(server, service):
+    """Creates buckets with options; all are emptied and removed afterwards."""
+    with bucket_factory(service) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str):
+    """A fresh database on the test cluster for servers a test starts itself; dropped on exit."""
+    admin_url = os.environ["TEST_DATABASE_URL"]
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'create database "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f'drop database if exists "{name}" with (force)')
 
 
 def service_headers(**extra) -> dict:

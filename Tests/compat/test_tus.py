@@ -14,13 +14,12 @@ import time
 import uuid
 
 import httpx
-import psycopg
 import pytest
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
-from conftest import (ANON_KEY, MODE, SERVICE_KEY, S3Location, Server, bearer, service_headers, sign_jwt,
-                      user_token)
+from conftest import (ANON_KEY, MODE, SERVICE_KEY, S3Location, Server, bearer, scratch_database, service_headers,
+                      sign_jwt, user_token)
 
 MiB = 1024 * 1024
 LIMIT = 64 * MiB
@@ -64,21 +63,16 @@ class Replicas:
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory):
-    binary, admin_url = os.environ["STORAGE_API_BINARY"], os.environ["TEST_DATABASE_URL"]
-    name = f"compat_tus_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'create database "{name}"')
     base = tmp_path_factory.mktemp("tus")
-    database_url = admin_url.rsplit("/", 1)[0] + "/" + name
     env = {"UPLOAD_FILE_SIZE_LIMIT": str(LIMIT)}
-    servers = [Server(binary, database_url, base / "storage", base / f"{n}.log", extra_env=env) for n in "ab"]
-    for server in servers:
-        server.start()
-    yield Replicas(servers)
-    for server in servers:
-        server.stop()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_database("compat_tus") as database_url:
+        servers = [Server(os.environ["STORAGE_API_BINARY"], database_url, base / "storage", base / f"{n}.log",
+                          extra_env=env) for n in "ab"]
+        for server in servers:
+            server.start()
+        yield Replicas(servers)
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+#ifndef CVIPSSHIM_H
+#define CVIPSSHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Source formats the renderer accepts; anything else is refused before decoding.
+typedef enum {
+    CVS_FORMAT_UNSUPPORTED = 0,
+    CVS_FORMAT_JPEG = 1,
+    CVS_FORMAT_PNG = 2,
+    CVS_FORMAT_WEBP = 3,
+    CVS_FORMAT_GIF = 4,
+    CVS_FORMAT_AVIF = 5,
+    CVS_FORMAT_TIFF = 6,
+} cvs_format;
+
+typedef enum {
+    /// Scale to cover the box, then crop the overflow around the centre.
+    CVS_RESIZE_COVER = 0,
+    /// Scale to fit inside the box, keeping the aspect ratio.
+    CVS_RESIZE_CONTAIN = 1,
+    /// Stretch to the box exactly.
+    CVS_RESIZE_FILL = 2,
+} cvs_resize;
+
+typedef struct {
+    /// Target size; 0 leaves that side to follow the aspect ratio (both 0: no resize).
+    int width;
+    int height;
+    cvs_resize resize;
+    /// Output encoding (never CVS_FORMAT_UNSUPPORTED or CVS_FORMAT_TIFF).
+    cvs_format format;
+    /// 1...100, for the lossy encoders.
+    int quality;
+} cvs_render_options;
+
+/// Starts libvips once per process: operation cache off, one libvips thread per call,
+/// loaders and savers marked untrusted blocked. Returns 0 on success.
+int cvs_initialize(void);
+
+/// Reads only the header of an encoded image: its format and the size of one page.
+/// Returns 0 on success, -1 when libvips cannot read it (the reason via cvs_take_error).
+int cvs_probe(const void *bytes, size_t length, cvs_format *format, int *width, int *height, int *pages);
+
+/// Decodes with shrink-on-load, resizes and encodes. On success returns 0 and stores a buffer
+/// the caller frees with cvs_free, its length and the output size.
+int cvs_render(const void *bytes, size_t length, const cvs_render_options *options,
+               void **output, size_t *output_length, int *output_width, int *output_height);
+
+/// Frees a buffer from cvs_render.
+void cvs_free(void *buffer);
+
+/// The accumulated libvips error text (caller frees with cvs_free), clearing it.
+char *cvs_take_error(void);
+
+/// Drops libvips' per-thread state; call before a worker thread ends.
+void cvs_thread_shutdown(void);
+
+#endif

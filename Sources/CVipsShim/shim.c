@@ -1,0 +1,109 @@
+// Non-variadic wrappers over libvips: Swift cannot call C variadic functions.
+#define _GNU_SOURCE  // strcasestr
+#include "CVipsShim.h"
+#include <string.h>
+#include <stdio.h>
+#include <vips/vips.h>
+
+static void ignore_log(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data) {
+    (void)domain; (void)level; (void)message; (void)data;
+}
+
+int cvs_initialize(void) {
+    if (VIPS_INIT("storage-api") != 0) return -1;
+    // Rendered results are cached in the object store; libvips' operation cache would only keep
+    // decoded sources alive between requests.
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+    vips_cache_set_max_files(0);
+    // Parallelism comes from the worker pool; libvips threads inside each call would oversubscribe.
+    vips_concurrency_set(1);
+    // Refuse loaders that parse untrusted input poorly (ImageMagick, PDF, SVG...).
+    vips_block_untrusted_set(TRUE);
+    // Decoder warnings about damaged input would go to stderr unstructured; failures are
+    // reported through the error buffer instead.
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, ignore_log, NULL);
+    return 0;
+}
+
+static cvs_format format_of_loader(const char *loader) {
+    if (loader == NULL) return CVS_FORMAT_UNSUPPORTED;
+    if (strcasestr(loader, "jpeg")) return CVS_FORMAT_JPEG;
+    if (strcasestr(loader, "png")) return CVS_FORMAT_PNG;
+    if (strcasestr(loader, "webp")) return CVS_FORMAT_WEBP;
+    if (strcasestr(loader, "gif")) return CVS_FORMAT_GIF;
+    if (strcasestr(loader, "heif")) return CVS_FORMAT_AVIF;
+    if (strcasestr(loader, "tiff")) return CVS_FORMAT_TIFF;
+    return CVS_FORMAT_UNSUPPORTED;
+}
+
+int cvs_probe(const void *bytes, size_t length, cvs_format *format, int *width, int *height, int *pages) {
+    *format = format_of_loader(vips_foreign_find_load_buffer(bytes, length));
+    if (*format == CVS_FORMAT_UNSUPPORTED) return -1;
+    // Header only: libvips decodes pixels lazily.
+    VipsImage *image = vips_image_new_from_buffer(bytes, length, "", NULL);
+    if (image == NULL) return -1;
+    *width = vips_image_get_width(image);
+    *height = vips_image_get_page_height(image);
+    *pages = vips_image_get_n_pages(image);
+    g_object_unref(image);
+    return 0;
+}
+
+static const char *saver_suffix(cvs_format format) {
+    switch (format) {
+    case CVS_FORMAT_JPEG: return ".jpg";
+    case CVS_FORMAT_PNG: return ".png";
+    case CVS_FORMAT_WEBP: return ".webp";
+    case CVS_FORMAT_GIF: return ".gif";
+    case CVS_FORMAT_AVIF: return ".avif";
+    default: return NULL;
+    }
+}
+
+int cvs_render(const void *bytes, size_t length, const cvs_render_options *options,
+               void **output, size_t *output_length, int *output_width, int *output_height) {
+    const char *suffix = saver_suffix(options->format);
+    if (suffix == NULL) {
+        vips_error("storage-api", "unsupported output format");
+        return -1;
+    }
+    int width = options->width > 0 ? options->width : VIPS_MAX_COORD;
+    int height = options->height > 0 ? options->height : VIPS_MAX_COORD;
+    VipsSize size = VIPS_SIZE_DOWN;
+    VipsInteresting crop = VIPS_INTERESTING_NONE;
+    if (options->width > 0 && options->height > 0) {
+        if (options->resize == CVS_RESIZE_COVER) crop = VIPS_INTERESTING_CENTRE;
+        if (options->resize == CVS_RESIZE_FILL) size = VIPS_SIZE_FORCE;
+    }
+
+    VipsImage *image = NULL;
+    // The thumbnail operation shrinks while decoding (JPEG DCT scaling, WebP and HEIF
+    // subsampling), so a large source is never decoded at full size when a small one is asked for.
+    if (vips_thumbnail_buffer((void *)bytes, length, &image, width,
+                              "height", height, "size", size, "crop", crop,
+                              "option_string", "fail_on=error", NULL) != 0) {
+        return -1;
+    }
+    char saver[64];
+    if (options->format == CVS_FORMAT_PNG || options->format == CVS_FORMAT_GIF) {
+        snprintf(saver, sizeof saver, "%s[strip]", suffix);
+    } else {
+        snprintf(saver, sizeof saver, "%s[Q=%d,strip]", suffix, options->quality);
+    }
+    int status = vips_image_write_to_buffer(image, saver, output, output_length, NULL);
+    if (status == 0) {
+        *output_width = vips_image_get_width(image);
+        *output_height = vips_image_get_height(image);
+    }
+    g_object_unref(image);
+    return status;
+}
+
+void cvs_free(void *buffer) { g_free(buffer); }
+
+char *cvs_take_error(void) {
+    return vips_error_buffer_copy();
+}
+
+void cvs_thread_shutdown(void) { vips_thread_shutdown(); }

@@ -1,0 +1,215 @@
+public import Foundation
+public import ImageTransform
+import NIOCore
+public import ObjectStore
+public import StorageCore
+
+/// Settings of the render routes (spec §5.10, decisions.md).
+public struct RenderSettings: Sendable {
+    /// Width and height clamp.
+    public var limits: ImageTransformation.Limits
+    /// Sources with more pixels per page are refused (decisions.md: 50 megapixels).
+    public var maximumSourcePixels: Int
+    /// Whether rendered variants are kept in the backend and served from there.
+    public var cacheEnabled: Bool
+
+    public init(
+        limits: ImageTransformation.Limits = ImageTransformation.Limits(), maximumSourcePixels: Int = 50_000_000,
+        cacheEnabled: Bool = true
+    ) {
+        self.limits = limits
+        self.maximumSourcePixels = maximumSourcePixels
+        self.cacheEnabled = cacheEnabled
+    }
+}
+
+/// A rendered variant ready to send.
+public struct RenderedObject: Sendable {
+    /// The source object's row (its ETag and Cache-Control travel with the variant).
+    public var object: ObjectRecord
+    public var body: ByteStream
+    public var contentLength: Int64
+    public var contentType: String
+    public var lastModified: Date
+    /// Whether the variant came from the backend rather than from libvips.
+    public var cacheHit: Bool
+    /// True when the format followed the `Accept` header (responses then vary by it).
+    public var negotiated: Bool
+}
+
+/// The output format a request settles on before anything is decoded: an explicit format, the
+/// client's `Accept`, or the source's own.
+enum RenderFormatChoice: String, Sendable {
+    case origin, webp, avif
+
+    /// WebP is preferred to AVIF when a client takes both: AVIF encodes 5–10 times slower here.
+    static func resolve(_ format: ImageTransformation.Format?, accept: String?) -> (RenderFormatChoice, negotiated: Bool) {
+        switch format {
+        case .webp?: return (.webp, false)
+        case .avif?: return (.avif, false)
+        case .origin?: return (.origin, false)
+        case nil:
+            let accepted = (accept ?? "").lowercased()
+            if accepted.contains("image/webp") { return (.webp, true) }
+            if accepted.contains("image/avif") { return (.avif, true) }
+            return (.origin, true)
+        }
+    }
+
+    func outputFormat(source: ImageFormat) -> ImageFormat {
+        switch self {
+        case .webp: .webp
+        case .avif: .avif
+        case .origin: source.isWritable ? source : .png
+        }
+    }
+}
+
+extension StorageError {
+    static let sourceImageUnsupported = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
+        message: "The source image is invalid or unsupported for rendering")
+    static let sourceImageTooLarge = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
+        message: "The source image resolution is too large to process")
+    static let sourceFileTooLarge = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
+        message: "The source image is larger than the upload size limit and cannot be rendered")
+    static let renderingDisabled = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest", message: "Image transformation is not enabled")
+}
+
+extension StorageService {
+    /// The default encoder quality (imgproxy's).
+    static let defaultRenderQuality = 80
+
+    /// Renders a readable object (spec §5.10): found with the same access rules as a download,
+    /// served from the variant cache when present, otherwise decoded and encoded on the bounded
+    /// worker pool. Cache hits never wait for a worker.
+    public func render(
+        bucketID: String, name: String, caller: Caller, access: ReadAccess, operation: StorageOperation,
+        transformation: ImageTransformation, accept: String?
+    ) async throws -> RenderedObject {
+        guard let images else { throw StorageError.renderingDisabled }
+        let object = try await findObject(
+            bucketID: bucketID, name: name, caller: caller, access: access, operation: operation)
+        let (choice, negotiated) = RenderFormatChoice.resolve(transformation.format, accept: accept)
+        let quality = transformation.quality ?? Self.defaultRenderQuality
+        let cacheKey = isRenderCacheable(object)
+            ? renderPrefix(object) + "/" + Self.variantName(transformation, choice: choice, quality: quality) : nil
+
+        if let cacheKey, let cached = try? await store.getObject(cacheKey, conditions: ReadConditions()) {
+            return RenderedObject(
+                object: object, body: cached.body, contentLength: cached.info.size,
+                contentType: cached.info.contentType ?? "application/octet-stream", lastModified: cached.info.lastModified,
+                cacheHit: true, negotiated: negotiated)
+        }
+        if let size = object.objectMetadata?.size, size > settings.uploadFileSizeLimit {
+            throw StorageError.sourceFileTooLarge
+        }
+
+        let sourceKey = backendKey(object)
+        let maximumPixels = settings.render.maximumSourcePixels
+        let limit = settings.uploadFileSizeLimit
+        let rendered: RenderedImage
+        do {
+            rendered = try await images.withSlot { blocking in
+                let source = try await readWhole(sourceKey, name: name, limit: limit)
+                let image = try await blocking.run { try ImageRenderer.probe(source) }
+                guard image.pixels <= maximumPixels else {
+                    throw ImageTransformError(.sourceTooLarge, "\(image.width)x\(image.height)")
+                }
+                let plan = RenderPlan(
+                    width: transformation.width, height: transformation.height,
+                    resize: Self.resizeMode(transformation.resize), format: choice.outputFormat(source: image.format),
+                    quality: quality)
+                return try await blocking.run { try ImageRenderer.render(source, plan: plan) }
+            }
+        } catch let error as ImageTransformError {
+            logger.info("render refused", metadata: ["object": "\(bucketID)/\(name)", "reason": "\(error)"])
+            throw Self.renderFailure(error)
+        }
+
+        let lastModified = Date()
+        if let cacheKey {
+            do {
+                _ = try await store.putObject(
+                    cacheKey, body: ByteStream.single(rendered.bytes), contentLength: Int64(rendered.bytes.readableBytes),
+                    contentType: rendered.format.contentType, cacheControl: "no-cache")
+            } catch {
+                logger.warning("could not keep a rendered variant", metadata: ["key": "\(cacheKey)", "error": "\(error)"])
+            }
+        }
+        let bytes = rendered.bytes
+        return RenderedObject(
+            object: object, body: ByteStream.single(bytes), contentLength: Int64(bytes.readableBytes),
+            contentType: rendered.format.contentType, lastModified: lastModified, cacheHit: false, negotiated: negotiated)
+    }
+
+    /// Reads an object into memory, at most `limit` bytes.
+    private func readWhole(_ key: String, name: String, limit: Int64) async throws -> ByteBuffer {
+        let content: ObjectContent
+        do {
+            content = try await store.getObject(key, conditions: ReadConditions())
+        } catch {
+            throw backendFailure(error, name: name)
+        }
+        guard content.info.size <= limit else { throw StorageError.sourceFileTooLarge }
+        var source = ByteBufferAllocator().buffer(capacity: Int(content.info.size))
+        for try await chunk in content.body {
+            var chunk = chunk
+            guard source.readableBytes + chunk.readableBytes <= limit else { throw StorageError.sourceFileTooLarge }
+            source.writeBuffer(&chunk)
+        }
+        return source
+    }
+
+    static func resizeMode(_ resize: ImageTransformation.Resize?) -> ResizeMode {
+        switch resize ?? .cover {
+        case .cover: .cover
+        case .contain: .contain
+        case .fill: .fill
+        }
+    }
+
+    static func renderFailure(_ error: ImageTransformError) -> StorageError {
+        switch error.code {
+        case .sourceTooLarge: .sourceImageTooLarge
+        case .overloaded: .tooManyRequests("Too many image transformations in progress, try again later")
+        case .unavailable: .internalError("The image workers are shutting down")
+        default: .sourceImageUnsupported
+        }
+    }
+
+    /// The file name of a variant: every parameter that changes the output, normalised so that
+    /// equivalent requests share it (the resize mode only matters with both sides given).
+    static func variantName(_ transformation: ImageTransformation, choice: RenderFormatChoice, quality: Int) -> String {
+        let bothSides = transformation.width != nil && transformation.height != nil
+        let resize = bothSides ? (transformation.resize ?? .cover).rawValue : "keep"
+        return "w\(transformation.width ?? 0)-h\(transformation.height ?? 0)-\(resize)-q\(quality).\(choice.rawValue)"
+    }
+
+    /// Variants are kept only for rows typed as images, so deleting a non-image never has to
+    /// look for them.
+    func isRenderCacheable(_ object: ObjectRecord) -> Bool {
+        settings.render.cacheEnabled && object.version != nil && Self.isImage(object)
+    }
+
+    static func isImage(_ object: ObjectRecord) -> Bool {
+        object.objectMetadata?.mimetype?.lowercased().hasPrefix("image/") ?? false
+    }
+
+    /// `__render/<tenant>/<bucket>/<name>/<version>`: beside the objects, never inside a tenant.
+    func renderPrefix(_ object: ObjectRecord) -> String {
+        "__render/" + backendKey(object)
+    }
+
+    /// Removes the rendered variants of versions that are gone.
+    func discardRenders(_ objects: [ObjectRecord]) async {
+        let store = self.store
+        for object in objects where object.version != nil && Self.isImage(object) {
+            let prefix = renderPrefix(object)
+            await cleanups.run("delete renders under \(prefix)") { try await store.deleteObjects(under: prefix) }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import ImageTransform
+
+@Suite struct RenderAdmissionTests {
+    @Test func runsThenQueuesThenRefuses() {
+        var admission = RenderAdmission(workers: 2, queueCapacity: 1)
+        #expect(admission.arrive() == .run)
+        #expect(admission.arrive() == .run)
+        #expect(admission.arrive() == .wait)
+        #expect(admission.arrive() == .refuse)
+        #expect((admission.running, admission.waiting) == (2, 1))
+    }
+
+    @Test func departuresHandOverToWaitersFirst() {
+        var admission = RenderAdmission(workers: 1, queueCapacity: 2)
+        #expect(admission.arrive() == .run)
+        #expect(admission.arrive() == .wait)
+        #expect(admission.arrive() == .wait)
+        #expect(admission.depart() == true)
+        #expect((admission.running, admission.waiting) == (1, 1))
+        #expect(admission.arrive() == .wait)
+        #expect(admission.depart() == true)
+        #expect(admission.depart() == true)
+        #expect(admission.depart() == false)
+        #expect((admission.running, admission.waiting) == (0, 0))
+        #expect(admission.arrive() == .run)
+    }
+
+    @Test func noQueueMeansRefuseWhenBusy() {
+        var admission = RenderAdmission(workers: 1, queueCapacity: 0)
+        #expect(admission.arrive() == .run)
+        #expect(admission.arrive() == .refuse)
+    }
+}
+
+@Suite struct RenderPoolTests {
+    @Test func boundsConcurrencyAndSheds() async throws {
+        let pool = RenderPool(workers: 2, queueCapacity: 3)
+        let active = Counter()
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    do {
+                        try await pool.withSlot { blocking in
+                            let now = active.change(by: 1)
+                            #expect(now <= 2)
+                            try await blocking.run { usleep(20_000) }
+                            active.change(by: -1)
+                        }
+                        return true
+                    } catch let error as ImageTransformError {
+                        #expect(error.code == .overloaded)
+                        return false
+                    } catch {
+                        Issue.record("unexpected \(error)")
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count >= 5)
+        #expect(outcomes.contains(false))
+        #expect(pool.load == (0, 0))
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    @discardableResult func change(by delta: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += delta
+        return value
+    }
+}
+
+@Suite struct ImageRendererTests {
+    /// A 64×48 PNG with blue stripes on red.
+    static let png = ByteBuffer(bytes: Data(base64Encoded:
+        "iVBORw0KGgoAAAANSUhEUgAAAEAAAAAwCAIAAAAuKetIAAAAXklEQVR4nO3PMQ2AMAAAwYIQsIH/CRtgBARUwKfJ3fjbb2N893GOyfU+S/R9TmsxUDNQM1AzUDNQM1AzUDNQM1AzUDNQM1AzUDNQM1AzUDNQM1AzUDNQM1AzUDNQ+wHXyxdkL49BegAAAABJRU5ErkJggg=="
+    )!)
+
+    init() { #expect(ImageRenderer.initialized) }
+
+    @Test func probesTheHeader() throws {
+        let source = try ImageRenderer.probe(Self.png)
+        #expect(source == SourceImage(format: .png, width: 64, height: 48, pages: 1))
+    }
+
+    @Test(arguments: [
+        (ResizeMode.cover, 32, 32, 32, 32),
+        (.contain, 32, 32, 32, 24),
+        (.fill, 32, 32, 32, 32),
+        (.cover, 16, 0, 16, 12),
+        (.cover, 0, 0, 64, 48),
+        (.contain, 640, 480, 64, 48),
+    ])
+    func rendersGeometry(_ resize: ResizeMode, _ width: Int, _ height: Int, _ outWidth: Int, _ outHeight: Int) throws {
+        let plan = RenderPlan(width: width == 0 ? nil : width, height: height == 0 ? nil : height,
+                              resize: resize, format: .webp, quality: 80)
+        let rendered = try ImageRenderer.render(Self.png, plan: plan)
+        #expect((rendered.width, rendered.height) == (outWidth, outHeight))
+        #expect(try ImageRenderer.probe(rendered.bytes) == SourceImage(format: .webp, width: outWidth, height: outHeight, pages: 1))
+    }
+
+    @Test(arguments: [ImageFormat.jpeg, .png, .webp, .gif, .avif])
+    func encodesEveryWritableFormat(_ format: ImageFormat) throws {
+        let rendered = try ImageRenderer.render(Self.png, plan: RenderPlan(width: 20, height: nil, resize: .cover, format: format, quality: 50))
+        #expect(try ImageRenderer.probe(rendered.bytes).format == format)
+    }
+
+    @Test func refusesWhatIsNotAnImage() {
+        #expect(throws: ImageTransformError.self) { try ImageRenderer.probe(ByteBuffer(string: "hello, not an image")) }
+        var truncated = Self.png
+        truncated.moveWriterIndex(to: 60)
+        #expect(throws: ImageTransformError.self) {
+            try ImageRenderer.render(truncated, plan: RenderPlan(width: 10, height: nil, resize: .cover, format: .png, quality: 80))
+        }
+        #expect(throws: ImageTransformError.self) { try ImageRenderer.probe(ByteBuffer()) }
+    }
+}

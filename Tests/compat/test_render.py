@@ -1,0 +1,329 @@
+"""Image render routes (spec §5.10, decisions.md): libvips in-process, checked by decoding the
+responses with Pillow; the variant cache; refusals of bad and oversized sources; load shedding."""
+
+import concurrent.futures
+import io
+import os
+import urllib.parse
+import uuid
+
+import httpx
+import pytest
+from PIL import Image
+
+from conftest import (MODE, SERVICE_KEY, S3Location, Server, bearer, bucket_factory, scratch_database,
+                      service_headers, user_token)
+
+TENANT = "storage-single-tenant"
+
+
+def image_bytes(width, height, fmt="JPEG", color=(200, 30, 30), **save):
+    image = Image.new("RGB", (width, height), color)
+    # Some structure, so encoders and crops have something to work on.
+    for x in range(0, width, max(1, width // 8)):
+        for y in range(height):
+            image.putpixel((x, y), (0, 0, 255))
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
+
+
+def decode(content: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(content))
+    image.load()
+    return image
+
+
+@pytest.fixture(scope="module")
+def photos(server, service, make_bucket):
+    """A public bucket with a 1200×800 JPEG, a 600×600 PNG with alpha and a 400×300 WebP."""
+    bucket = make_bucket(public=True)
+    files = service.from_(bucket)
+    files.upload("photo.jpg", image_bytes(1200, 800, "JPEG"), {"content-type": "image/jpeg"})
+    png = Image.new("RGBA", (600, 600), (0, 128, 0, 128))
+    out = io.BytesIO()
+    png.save(out, "PNG")
+    files.upload("alpha.png", out.getvalue(), {"content-type": "image/png"})
+    files.upload("small.webp", image_bytes(400, 300, "WEBP"), {"content-type": "image/webp"})
+    return bucket
+
+
+@pytest.fixture(scope="module")
+def make_bucket(server, service):
+    with bucket_factory(service) as make:
+        yield make
+
+
+def render(http, bucket, name, route="public", headers=None, **params):
+    return http.get(f"/render/image/{route}/{bucket}/{name}", params=params, headers=headers or {})
+
+
+def test_public_render_resizes_and_reports(server, http, photos):
+    response = render(http, photos, "photo.jpg", width=300, height=200, format="origin")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["x-transformations"] == "height:200,width:300,resizing_type:fill"
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["etag"]
+    image = decode(response.content)
+    assert (image.format, image.size) == ("JPEG", (300, 200))
+    # Info and HEAD only echo the parameters.
+    info = http.get(f"/object/info/public/{photos}/photo.jpg", params={"width": 10, "height": 20})
+    assert info.headers["x-transformations"] == "height:20,width:10,resizing_type:fill"
+    assert info.json()["name"] == "photo.jpg"
+
+
+@pytest.mark.parametrize("resize,expected", [("cover", (200, 200)), ("contain", (200, 133)), ("fill", (200, 200))])
+def test_resize_modes(server, http, photos, resize, expected):
+    response = render(http, photos, "photo.jpg", width=200, height=200, resize=resize, format="origin")
+    assert response.status_code == 200, response.text
+    image = decode(response.content)
+    assert image.size == expected
+    names = {"cover": "fill", "contain": "fit", "fill": "force"}
+    assert f"resizing_type:{names[resize]}" in response.headers["x-transformations"]
+
+
+def test_fill_stretches_while_cover_crops(server, http, photos):
+    # A 1200×800 source into 100×100: cover crops the sides (the blue stripes keep their width),
+    # fill squeezes them.
+    cover = decode(render(http, photos, "photo.jpg", width=100, height=100, resize="cover", format="origin").content)
+    fill = decode(render(http, photos, "photo.jpg", width=100, height=100, resize="fill", format="origin").content)
+    assert cover.size == fill.size == (100, 100)
+    assert list(cover.getdata()) != list(fill.getdata())
+
+
+def test_one_side_keeps_the_aspect_ratio(server, http, photos):
+    image = decode(render(http, photos, "photo.jpg", width=600, format="origin").content)
+    assert image.size == (600, 400)
+    image = decode(render(http, photos, "photo.jpg", height=100, format="origin").content)
+    assert image.size == (150, 100)
+
+
+def test_sizes_are_clamped_and_never_enlarge(server, http, photos):
+    response = render(http, photos, "photo.jpg", width=5000, format="origin")
+    assert response.status_code == 200
+    assert "width:2000" in response.headers["x-transformations"]
+    # The source is 1200 wide: downsizing only, as imgproxy without enlarge.
+    assert decode(response.content).size == (1200, 800)
+
+
+def test_formats(server, http, photos):
+    webp = render(http, photos, "photo.jpg", width=100, format="webp")
+    assert webp.headers["content-type"] == "image/webp"
+    assert decode(webp.content).format == "WEBP"
+    assert "format:webp" in webp.headers["x-transformations"]
+    avif = render(http, photos, "small.webp", width=64, format="avif")
+    assert avif.status_code == 200, avif.text
+    assert avif.headers["content-type"] == "image/avif"
+    assert avif.content[4:12] == b"ftypavif"
+    png = render(http, photos, "alpha.png", width=100, format="origin")
+    image = decode(png.content)
+    assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (100, 100))
+
+
+def test_format_follows_accept_unless_origin(server, http, photos):
+    browser = {"Accept": "image/avif,image/webp,image/apng,*/*;q=0.8"}
+    auto = render(http, photos, "photo.jpg", width=120, headers=browser)
+    assert auto.headers["content-type"] == "image/webp"
+    assert auto.headers["vary"] == "Accept"
+    plain = render(http, photos, "photo.jpg", width=120, headers={"Accept": "*/*"})
+    assert plain.headers["content-type"] == "image/jpeg"
+    origin = render(http, photos, "photo.jpg", width=120, format="origin", headers=browser)
+    assert origin.headers["content-type"] == "image/jpeg"
+    avif_only = render(http, photos, "small.webp", width=50, headers={"Accept": "image/avif"})
+    assert avif_only.headers["content-type"] == "image/avif"
+
+
+def test_quality_changes_size_and_is_bounded(server, http, photos):
+    low = render(http, photos, "photo.jpg", width=800, quality=20, format="origin")
+    high = render(http, photos, "photo.jpg", width=800, quality=100, format="origin")
+    assert low.status_code == high.status_code == 200
+    assert len(low.content) < len(high.content)
+    assert "quality:20" in low.headers["x-transformations"]
+    for quality in (19, 101, "best"):
+        bad = render(http, photos, "photo.jpg", width=100, quality=quality)
+        assert bad.status_code == 400, quality
+        assert bad.json()["statusCode"] == "400"
+    for params in ({"width": -1}, {"height": "tall"}, {"resize": "stretch"}, {"format": "gif"}):
+        bad = render(http, photos, "photo.jpg", **params)
+        assert bad.status_code == 400, params
+
+
+def test_download_parameter(server, http, photos):
+    response = render(http, photos, "photo.jpg", width=50, download="thumb.jpg", format="origin")
+    assert response.headers["content-disposition"] == "attachment; filename=thumb.jpg; filename*=UTF-8''thumb.jpg"
+
+
+def test_storage3_transform_urls(server, service, photos):
+    files = service.from_(photos)
+    public_url = files.get_public_url("photo.jpg", {"transform": {"width": 150, "height": 150, "resize": "contain"}})
+    assert "/render/image/public/" in public_url
+    image = decode(httpx.get(public_url).content)
+    assert image.size == (150, 100)
+    # Authenticated download with a transform.
+    content = files.download("photo.jpg", {"transform": {"width": 90, "height": 60, "format": "origin"}})
+    assert decode(content).size == (90, 60)
+    # A signed render URL carries its transformations in the token.
+    signed = files.create_signed_url("photo.jpg", 60, {"transform": {"width": 64, "height": 64}})
+    assert "/render/image/sign/" in signed["signedURL"]
+    response = httpx.get(signed["signedURL"], headers={"Accept": "image/jpeg"})
+    assert response.status_code == 200, response.text
+    assert decode(response.content).size == (64, 64)
+    assert "expires" in response.headers and "cache-control" not in response.headers
+    # The query cannot change what the token allows.
+    tampered = httpx.get(signed["signedURL"] + "&width=1000", headers={"Accept": "image/jpeg"})
+    assert decode(tampered.content).size == (64, 64)
+
+
+def test_private_buckets_need_rls(server, service, make_bucket, http):
+    private = make_bucket()
+    service.from_(private).upload("p.jpg", image_bytes(300, 200), {"content-type": "image/jpeg"})
+    assert render(http, private, "p.jpg", width=10).json()["error"] == "Bucket not found"
+    denied = render(http, private, "p.jpg", route="authenticated", width=10,
+                    headers=bearer(user_token("00000000-0000-0000-0000-000000000002")))
+    assert denied.status_code == 400 and denied.json()["error"] == "not_found"
+    allowed = render(http, private, "p.jpg", route="authenticated", width=10, headers=service_headers())
+    assert allowed.status_code == 200
+    missing_jwt = render(http, private, "p.jpg", route="authenticated", width=10)
+    assert missing_jwt.status_code in (400, 403)
+
+
+def test_bad_sources_are_refused_cleanly(server, service, photos, http):
+    files = service.from_(photos)
+    files.upload("notes.txt", b"not an image at all", {"content-type": "text/plain"})
+    corrupt = bytearray(image_bytes(800, 600))
+    corrupt[300:3000] = os.urandom(2700)
+    files.upload("corrupt.jpg", bytes(corrupt[: len(corrupt) // 2]), {"content-type": "image/jpeg"})
+    files.upload("fake.png", b"\x89PNG\r\n\x1a\n" + os.urandom(500), {"content-type": "image/png"})
+    for name in ("notes.txt", "corrupt.jpg", "fake.png"):
+        response = render(http, photos, name, width=100, format="origin")
+        assert response.status_code == 400, (name, response.status_code, response.content[:100])
+        assert response.json() == {"statusCode": "400", "error": "InvalidRequest", "code": "InvalidRequest",
+                                   "message": "The source image is invalid or unsupported for rendering"}
+    missing = render(http, photos, "absent.jpg", width=100)
+    assert missing.json()["error"] == "not_found"
+    assert httpx.get(f"{server.url}/status").status_code == 200
+
+
+def test_sixty_megapixels_are_refused(server, service, photos, http):
+    # 7800×7800 = 60.8 megapixels, a few hundred kilobytes as a flat JPEG.
+    big = Image.new("RGB", (7800, 7800), (10, 10, 10))
+    out = io.BytesIO()
+    big.save(out, "JPEG", quality=50)
+    service.from_(photos).upload("huge.jpg", out.getvalue(), {"content-type": "image/jpeg"})
+    response = render(http, photos, "huge.jpg", width=100)
+    assert response.status_code == 400
+    assert response.json()["message"] == "The source image resolution is too large to process"
+
+
+def variant_keys(server, bucket, name=""):
+    """Cached variants under the render prefix (of one object, or of the bucket)."""
+    if MODE == "file":
+        root = server.storage_dir / "stub" / "__render" / TENANT / bucket
+        if name:
+            root = root / name
+        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    prefix = f"__render/{TENANT}/{bucket}" + (f"/{name}/" if name else "/")
+    return S3Location(server.s3, server.backend_bucket, prefix.rstrip("/")).keys()
+
+
+def test_variant_cache_hits_and_follows_the_object(server, service, make_bucket, http):
+    bucket = make_bucket(public=True)
+    files = service.from_(bucket)
+    files.upload("c.jpg", image_bytes(640, 480), {"content-type": "image/jpeg"})
+    first = render(http, bucket, "c.jpg", width=100, height=100, format="webp")
+    second = render(http, bucket, "c.jpg", width=100, height=100, format="webp")
+    assert first.headers["x-render-cache"] == "miss"
+    assert second.headers["x-render-cache"] == "hit"
+    assert first.content == second.content
+    assert second.headers["content-type"] == "image/webp"
+    # Equivalent requests share one variant: default quality spelled out, default resize spelled out.
+    third = render(http, bucket, "c.jpg", width=100, height=100, format="webp", quality=80, resize="cover")
+    assert third.headers["x-render-cache"] == "hit"
+    assert len(variant_keys(server, bucket, "c.jpg")) == 1
+    # A new version: the old variants go, the next render is a miss with the new pixels.
+    files.update("c.jpg", image_bytes(640, 480, color=(0, 200, 0)), {"content-type": "image/jpeg"})
+    assert variant_keys(server, bucket, "c.jpg") == []
+    after = render(http, bucket, "c.jpg", width=100, height=100, format="webp")
+    assert after.headers["x-render-cache"] == "miss"
+    assert after.content != first.content
+    # Move takes the variants of the moved version away; delete removes the rest.
+    files.move("c.jpg", "d.jpg")
+    assert variant_keys(server, bucket, "c.jpg") == []
+    render(http, bucket, "d.jpg", width=50, format="webp")
+    assert len(variant_keys(server, bucket, "d.jpg")) == 1
+    files.remove(["d.jpg"])
+    assert variant_keys(server, bucket) == []
+
+
+def test_non_image_rows_are_not_cached(server, service, make_bucket, http):
+    bucket = make_bucket(public=True)
+    service.from_(bucket).upload("typed-wrong.bin", image_bytes(200, 100), {"content-type": "application/octet-stream"})
+    response = render(http, bucket, "typed-wrong.bin", width=20, format="origin")
+    assert response.status_code == 200 and decode(response.content).size == (20, 10)
+    assert render(http, bucket, "typed-wrong.bin", width=20, format="origin").headers["x-render-cache"] == "miss"
+    assert variant_keys(server, bucket) == []
+
+
+@pytest.fixture(scope="module")
+def small_pool(tmp_path_factory):
+    """A server with one image worker, a queue of two and no variant cache."""
+    base = tmp_path_factory.mktemp("render")
+    env = {"IMAGE_TRANSFORMATION_WORKERS": "1", "IMAGE_TRANSFORMATION_QUEUE_SIZE": "2",
+           "IMAGE_TRANSFORMATION_CACHE_ENABLED": "false"}
+    with scratch_database("compat_render") as database_url:
+        instance = Server(os.environ["STORAGE_API_BINARY"], database_url, base / "storage", base / "server.log",
+                          extra_env=env)
+        instance.start()
+        yield instance
+        instance.stop()
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_hundred_concurrent_renders_complete_or_shed(small_pool):
+    client = small_pool.client(SERVICE_KEY)
+    bucket = f"load-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(bucket, options={"public": True})
+    client.from_(bucket).upload("big.jpg", image_bytes(2000, 1333, quality=90), {"content-type": "image/jpeg"})
+    url = f"{small_pool.url}/render/image/public/{bucket}/big.jpg?width=500&height=500&format=webp"
+    idle = rss_kib(small_pool.process.pid)
+
+    def fetch(_):
+        response = httpx.get(url, timeout=120)
+        return response.status_code, response
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=100) as pool:
+        results = list(pool.map(fetch, range(100)))
+    statuses = [status for status, _ in results]
+    assert set(statuses) <= {200, 429}, statuses
+    assert statuses.count(200) >= 3
+    assert statuses.count(429) > 0, "a pool of one with a queue of two must shed some of 100 requests"
+    shed = next(response for status, response in results if status == 429)
+    assert shed.json()["statusCode"] == "429" and shed.json()["error"] == "too_many_requests"
+    for status, response in results:
+        if status == 200:
+            assert decode(response.content).size == (500, 500)
+    peak = rss_kib(small_pool.process.pid)
+    assert peak - idle < 256 * 1024, f"RSS grew by {(peak - idle) // 1024} MiB"
+    # Nothing cached when the cache is off, and the server is still healthy.
+    assert httpx.get(url).headers["x-render-cache"] == "miss"
+    assert httpx.get(f"{small_pool.url}/health").status_code == 200
+    client.empty_bucket(bucket)
+    client.delete_bucket(bucket)
+
+
+def test_render_routes_can_be_disabled(tmp_path):
+    with scratch_database("compat_norender") as database_url:
+        instance = Server(os.environ["STORAGE_API_BINARY"], database_url, tmp_path / "storage", tmp_path / "server.log",
+                          extra_env={"IMAGE_TRANSFORMATION_ENABLED": "false"})
+        instance.start()
+        try:
+            response = httpx.get(f"{instance.url}/render/image/public/b/x.jpg?width=10")
+            assert response.status_code == 404
+            assert response.json()["message"] == "Route GET:/render/image/public/b/x.jpg?width=10 not found"
+        finally:
+            instance.stop()
