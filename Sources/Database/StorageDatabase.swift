@@ -1,4 +1,5 @@
 public import Logging
+import Metrics
 public import PostgresNIO
 import NIOSSL
 import Synchronization
@@ -118,6 +119,8 @@ public final class StorageDatabase: Service, Sendable {
         let logger = self.logger
         do {
             return try await withConnection { connection in
+                DatabaseMetrics.transactionsInProgress.increment()
+                defer { DatabaseMetrics.transactionsInProgress.decrement() }
                 try await connection.query("BEGIN", logger: logger)
                 do {
                     let transaction = Transaction(connection: connection, logger: logger)
@@ -232,4 +235,9 @@ extension PostgresConnection {
     func run(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
         try await self.query(query, logger: logger).collect()
     }
+}
+
+/// Pool use as Prometheus sees it: connections held by transactions right now.
+enum DatabaseMetrics {
+    static let transactionsInProgress = Meter(label: "storage_db_transactions_in_progress")
 }

@@ -1,6 +1,7 @@
 public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
+import Metrics
 import Synchronization
 
 /// The bounded pool image work runs on: `workers` threads off the event loop, at most
@@ -16,6 +17,8 @@ public final class RenderPool: Service, Sendable {
 
     private let threads: NIOThreadPool
     private let state: Mutex<State>
+    private let runningGauge = Gauge(label: "storage_render_workers_busy")
+    private let waitingGauge = Gauge(label: "storage_render_queue_length")
 
     public init(workers: Int, queueCapacity: Int) {
         threads = NIOThreadPool(numberOfThreads: workers)
@@ -43,6 +46,7 @@ public final class RenderPool: Service, Sendable {
             }
             if let immediate { continuation.resume(returning: immediate) }
         }
+        report()
         guard decision != .refuse else {
             throw ImageTransformError(.overloaded, "all image workers are busy and the queue is full")
         }
@@ -56,6 +60,13 @@ public final class RenderPool: Service, Sendable {
             return state.waiters.removeFirst()
         }
         next?.resume(returning: .run)
+        report()
+    }
+
+    private func report() {
+        let (running, waiting) = load
+        runningGauge.record(running)
+        waitingGauge.record(waiting)
     }
 
     /// Runs blocking calls on the pool's threads.

@@ -15,11 +15,15 @@ public struct APISettings: Sendable {
     /// Width/height bounds of image transformations; nil when they are disabled
     /// (`IMAGE_TRANSFORMATION_ENABLED=false`: no render routes, signed URLs never render).
     public var imageTransformation: ImageTransformation.Limits?
+    /// The Prometheus text of `GET /metrics`.
+    public var metricsText: @Sendable () -> String
 
     public init(
         signedUploadLifetime: Int64 = 7200, publicURL: URL? = nil,
-        imageTransformation: ImageTransformation.Limits? = ImageTransformation.Limits()
+        imageTransformation: ImageTransformation.Limits? = ImageTransformation.Limits(),
+        metricsText: @escaping @Sendable () -> String = { "" }
     ) {
+        self.metricsText = metricsText
         self.signedUploadLifetime = signedUploadLifetime
         self.publicURL = publicURL
         self.imageTransformation = imageTransformation
@@ -51,9 +55,12 @@ public struct StorageAPI: Sendable {
     public func router() -> Router<StorageRequestContext> {
         let router = Router(context: StorageRequestContext.self)
         // Middleware must exist before routes: each route captures the chain at registration.
+        // Outermost first: request metrics see the final status the envelope produced.
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: TrafficMetricsMiddleware())
         router.add(middleware: EnvelopeMiddleware(cors: cors, logger: logger))
         for mount in [router.group(""), router.group(RouterPath(StoragePath.mountPrefix))] {
-            HealthRoutes(service: service).register(on: mount)
+            HealthRoutes(service: service, metricsText: settings.metricsText).register(on: mount)
             BucketRoutes(service: service, authenticator: authenticator).register(on: mount)
             ObjectRoutes(service: service, authenticator: authenticator).register(on: mount)
             ReadRoutes(service: service, authenticator: authenticator).register(on: mount)
@@ -77,9 +84,15 @@ public struct StorageAPI: Sendable {
 /// `/status`, `/version` and `/health` (decisions.md).
 struct HealthRoutes: Sendable {
     let service: StorageService
+    let metricsText: @Sendable () -> String
 
     func register(on router: some RouterMethods<StorageRequestContext>) {
         router.get("status") { _, _ in Response(status: .ok) }
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: metricsText())))
+        }
         router.get("version") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "0.1.0"))) }
         router.get("health") { _, _ in
             let (database, storage) = await service.health()

@@ -1,6 +1,8 @@
 import Auth
 import Database
 import Foundation
+import Metrics
+public import Prometheus
 import ImageTransform
 import StorageCore
 public import Hummingbird
@@ -67,15 +69,18 @@ public enum StorageServer {
     /// uploads included, finish first).
     public static func serve(_ configuration: ServerConfiguration) async throws {
         let logger = bootstrapLogging(level: configuration.logLevel)
-        let application = try makeApplication(configuration, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory.storage(registry: registry))
+        let application = try makeApplication(configuration, logger: logger, metrics: registry)
         try await application.runService()
     }
 
     /// The whole server as a Hummingbird application, its database pool among its services.
     /// Migrations run before the listener opens.
     public static func makeApplication(
-        _ configuration: ServerConfiguration, logger: Logger
+        _ configuration: ServerConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) throws -> some ApplicationProtocol {
+        Gauge(label: "storage_db_pool_size").record(configuration.database.maximumConnections)
         let database = StorageDatabase(configuration: configuration.database, logger: logger)
         let keys = try roleKeys(configuration)
         let verifier: JWTVerifier
@@ -105,7 +110,8 @@ public enum StorageServer {
             cors: CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins),
             settings: APISettings(
                 signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL,
-                imageTransformation: images == nil ? nil : imageLimits),
+                imageTransformation: images == nil ? nil : imageLimits,
+                metricsText: { metrics.emitToString() }),
             logger: logger)
         var application = Application(
             router: api.router(),
@@ -216,5 +222,28 @@ struct S3ClientShutdown: Service {
     func run() async throws {
         try? await gracefulShutdown()
         try await client.shutdown()
+    }
+}
+
+extension PrometheusMetricsFactory {
+    /// Prometheus names for the metrics Hummingbird's middleware reports under OpenTelemetry-style
+    /// labels; dots become underscores elsewhere.
+    static func storage(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let names = [
+            "hb.requests": "storage_http_requests_total",
+            "hb.request.errors": "storage_http_request_errors_total",
+            "http.server.request.duration": "storage_http_request_duration_seconds",
+            "http.server.active_requests": "storage_http_active_requests",
+        ]
+        let labels = [
+            "http.route": "route", "http.request.method": "method", "http.response.status_code": "status",
+            "error.type": "status",
+        ]
+        factory.nameAndLabelSanitizer = { name, dimensions in
+            (names[name] ?? name.replacingOccurrences(of: ".", with: "_"),
+             dimensions.map { (labels[$0.0] ?? $0.0.replacingOccurrences(of: ".", with: "_"), $0.1) })
+        }
+        return factory
     }
 }

@@ -99,6 +99,7 @@ extension StorageService {
             ? renderPrefix(object) + "/" + Self.variantName(transformation, choice: choice, quality: quality) : nil
 
         if let cacheKey, let cached = try? await store.getObject(cacheKey, conditions: ReadConditions()) {
+            ServiceMetrics.render("cache_hit")
             return RenderedObject(
                 object: object, body: cached.body, contentLength: cached.info.size,
                 contentType: cached.info.contentType ?? "application/octet-stream", lastModified: cached.info.lastModified,
@@ -127,9 +128,11 @@ extension StorageService {
             }
         } catch let error as ImageTransformError {
             logger.info("render refused", metadata: ["object": "\(bucketID)/\(name)", "reason": "\(error)"])
+            ServiceMetrics.render(error.code == .overloaded ? "overloaded" : "refused")
             throw Self.renderFailure(error)
         }
 
+        ServiceMetrics.render("rendered")
         let lastModified = Date()
         if let cacheKey {
             do {

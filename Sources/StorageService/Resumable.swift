@@ -190,8 +190,10 @@ extension StorageService {
                 base: chunk.body, limit: plan.maximumBytes, watch: watch, checksum: chunk.checksum)
             let before = ledger.committed.size
             do {
-                _ = try await store.receiveChunk(
-                    body, length: chunk.contentLength, after: ledger.committed, target: target(row), ledger: ledger)
+                _ = try await ServiceMetrics.countingUpload {
+                    try await store.receiveChunk(
+                        body, length: chunk.contentLength, after: ledger.committed, target: target(row), ledger: ledger)
+                }
                 if let checksum = chunk.checksum, body.digest() != checksum.digest {
                     throw TusErrors.checksumMismatch
                 }

@@ -135,9 +135,11 @@ extension StorageService {
         let key = backendKey(bucketID: request.bucketID, name: request.name, version: version)
         let info: ObjectInfo
         do {
-            info = try await store.putObject(
-                key, body: ByteLimitedSequence(request.body, limit: limit), contentLength: request.exactLength,
-                contentType: request.mimeType, cacheControl: request.cacheControl)
+            info = try await ServiceMetrics.countingUpload {
+                try await store.putObject(
+                    key, body: ByteLimitedSequence(request.body, limit: limit), contentLength: request.exactLength,
+                    contentType: request.mimeType, cacheControl: request.cacheControl)
+            }
         } catch {
             throw backendFailure(error, name: request.name)
         }
