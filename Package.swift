@@ -141,6 +141,7 @@ let package = Package(
                 "StorageCore", "Auth", "Database", "ObjectStore", "S3", "StorageService", "StorageAPI", "WireFormats",
                 "ImageTransform",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),

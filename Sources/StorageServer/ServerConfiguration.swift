@@ -47,6 +47,10 @@ public struct ServerConfiguration: Sendable {
     /// Scheme and host of resumable upload URLs, instead of the request's (`STORAGE_PUBLIC_URL`).
     public var publicURL: URL?
     public var emptyBucketMaximum: Int
+    /// Milliseconds a client may stay silent mid-request (or idle between requests); 0 disables.
+    public var requestReadTimeoutMilliseconds: Int
+    /// Uploads streaming at once before new ones get 429; 0 = no cap.
+    public var maximumConcurrentUploads: Int
     public var logLevel: Logger.Level
 
     /// What a command needs: `migrate` only the database, `keys` only the secret.
@@ -86,6 +90,8 @@ public struct ServerConfiguration: Sendable {
           TUS_SWEEP_INTERVAL_MS                  how often expired resumable uploads are removed, default 60000
           STORAGE_PUBLIC_URL                     scheme and host for resumable upload URLs, e.g. https://storage.example.com
           STORAGE_EMPTY_BUCKET_MAX               most objects POST /bucket/:id/empty removes, default 200000
+          REQUEST_READ_TIMEOUT_MS                close connections silent this long mid-request or idle, default 30000 (0: never)
+          MAX_CONCURRENT_UPLOADS                 uploads streaming at once before 429, default 512 (0: no cap)
           LOG_LEVEL                              trace, debug, info (default), notice, warning, error, critical
         """
 
@@ -184,6 +190,8 @@ public struct ServerConfiguration: Sendable {
                 try reader.integer("TUS_SWEEP_INTERVAL_MS", default: 60_000, in: 100...86_400_000)),
             publicURL: publicURL,
             emptyBucketMaximum: try reader.integer("STORAGE_EMPTY_BUCKET_MAX", default: 200_000, in: 1...Int.max),
+            requestReadTimeoutMilliseconds: try reader.integer("REQUEST_READ_TIMEOUT_MS", default: 30_000, in: 0...86_400_000),
+            maximumConcurrentUploads: try reader.integer("MAX_CONCURRENT_UPLOADS", default: 512, in: 0...1_000_000),
             logLevel: level)
     }
 }

@@ -2,6 +2,7 @@ import Auth
 import Database
 import Foundation
 import Metrics
+import NIOCore
 public import Prometheus
 import ImageTransform
 import StorageCore
@@ -101,6 +102,7 @@ public enum StorageServer {
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
                 serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum,
+                maximumConcurrentUploads: configuration.maximumConcurrentUploads,
                 resumable: ResumableSettings(lifetime: .milliseconds(configuration.tusURLExpiryMilliseconds)),
                 render: RenderSettings(limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled)),
             cleanups: cleanups, images: images, logger: logger)
@@ -115,7 +117,7 @@ public enum StorageServer {
             logger: logger)
         var application = Application(
             router: api.router(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+            server: .http1(configuration: .init(additionalChannelHandlers: channelHandlers(configuration))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "storage-api"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
@@ -131,6 +133,15 @@ public enum StorageServer {
             try await prepare(store, configuration: configuration, logger: logger)
         }
         return application
+    }
+
+    /// Per-connection handlers after HTTP decoding: 100-continue, and the read timeout.
+    static func channelHandlers(_ configuration: ServerConfiguration) -> [any RemovableChannelHandler] {
+        var handlers: [any RemovableChannelHandler] = [ExpectContinueHandler()]
+        if configuration.requestReadTimeoutMilliseconds > 0 {
+            handlers.append(StalledRequestHandler(timeout: .milliseconds(Int64(configuration.requestReadTimeoutMilliseconds))))
+        }
+        return handlers
     }
 
     /// The image workers, or nil when image transformation is disabled.

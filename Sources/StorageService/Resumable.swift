@@ -190,7 +190,7 @@ extension StorageService {
                 base: chunk.body, limit: plan.maximumBytes, watch: watch, checksum: chunk.checksum)
             let before = ledger.committed.size
             do {
-                _ = try await ServiceMetrics.countingUpload {
+                _ = try await uploads.admit {
                     try await store.receiveChunk(
                         body, length: chunk.contentLength, after: ledger.committed, target: target(row), ledger: ledger)
                 }

@@ -1,4 +1,6 @@
 import Metrics
+import StorageCore
+import Synchronization
 
 /// What the use cases report to `/metrics` (decisions.md). Handles are made on first use, after
 /// the process has chosen its metrics backend.
@@ -15,11 +17,30 @@ enum ServiceMetrics {
     static func render(_ outcome: String) {
         Counter(label: "storage_renders_total", dimensions: [("outcome", outcome)]).increment()
     }
+}
 
-    /// Runs `work` counted as an upload in progress.
-    static func countingUpload<Result>(_ work: () async throws -> Result) async rethrows -> Result {
-        uploadsInProgress.increment()
-        defer { uploadsInProgress.decrement() }
+/// Counts uploads streaming bytes and refuses new ones beyond `maximum` (0 = no cap), so a flood
+/// of slow uploads cannot take every connection, file descriptor and database slot.
+final class UploadGate: Sendable {
+    private let maximum: Int
+    private let current = Atomic<Int>(0)
+
+    init(maximum: Int) {
+        self.maximum = maximum
+    }
+
+    /// Runs `work` as one upload in progress; throws 429 when the cap is reached.
+    func admit<Result>(_ work: () async throws -> Result) async throws -> Result {
+        let now = current.add(1, ordering: .relaxed).newValue
+        guard maximum == 0 || now <= maximum else {
+            current.subtract(1, ordering: .relaxed)
+            throw StorageError.tooManyRequests("Too many uploads in progress, try again later")
+        }
+        ServiceMetrics.uploadsInProgress.increment()
+        defer {
+            current.subtract(1, ordering: .relaxed)
+            ServiceMetrics.uploadsInProgress.decrement()
+        }
         return try await work()
     }
 }

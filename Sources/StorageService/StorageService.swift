@@ -18,11 +18,15 @@ public struct StorageSettings: Sendable {
     public var emptyBucketMaximum: Int
     public var resumable: ResumableSettings
     public var render: RenderSettings
+    /// Uploads streaming at once before new ones are refused with 429; 0 = no cap.
+    public var maximumConcurrentUploads: Int
 
     public init(
         tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000,
+        maximumConcurrentUploads: Int = 0,
         resumable: ResumableSettings = ResumableSettings(), render: RenderSettings = RenderSettings()
     ) {
+        self.maximumConcurrentUploads = maximumConcurrentUploads
         self.render = render
         self.tenantID = tenantID
         self.uploadFileSizeLimit = uploadFileSizeLimit
@@ -44,6 +48,7 @@ public struct StorageService: Sendable {
     let cleanups: CleanupQueue
     /// The image workers; nil when image transformation is disabled.
     let images: RenderPool?
+    let uploads: UploadGate
     let logger: Logger
 
     public init(
@@ -51,6 +56,7 @@ public struct StorageService: Sendable {
         images: RenderPool? = nil, logger: Logger
     ) {
         self.images = images
+        self.uploads = UploadGate(maximum: settings.maximumConcurrentUploads)
         self.database = database
         self.store = store
         self.settings = settings

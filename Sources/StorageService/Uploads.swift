@@ -135,7 +135,7 @@ extension StorageService {
         let key = backendKey(bucketID: request.bucketID, name: request.name, version: version)
         let info: ObjectInfo
         do {
-            info = try await ServiceMetrics.countingUpload {
+            info = try await uploads.admit {
                 try await store.putObject(
                     key, body: ByteLimitedSequence(request.body, limit: limit), contentLength: request.exactLength,
                     contentType: request.mimeType, cacheControl: request.cacheControl)
