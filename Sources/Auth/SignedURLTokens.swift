@@ -37,12 +37,19 @@ public struct SignedURLTokens: Sendable {
         self.verifier = verifier
     }
 
+    /// The longest lifetime a token may ask for (100 years): `exp` stays a sane timestamp.
+    public static let maximumLifetime: Int64 = 100 * 365 * 24 * 3600
+
+    static func expiry(_ issuedAt: Int64, _ lifetime: Int64) -> Int64 {
+        issuedAt + min(max(lifetime, 0), maximumLifetime)
+    }
+
     /// A token for uploading `url`, valid for `expiresIn` seconds.
     public func uploadToken(url: String, owner: String?, upsert: Bool, expiresIn: Int64, now: Date = Date()) -> String {
         let iat = Int64(now.timeIntervalSince1970)
         var claims: [String: JSONValue] = [
             "url": .string(url), "upsert": .bool(upsert), "scope": .string(Scope.upload.rawValue),
-            "iat": .integer(iat), "exp": .integer(iat + expiresIn),
+            "iat": .integer(iat), "exp": .integer(Self.expiry(iat, expiresIn)),
         ]
         if let owner { claims["owner"] = .string(owner) }
         return signer.sign(claims)
@@ -55,7 +62,7 @@ public struct SignedURLTokens: Sendable {
         let iat = Int64(now.timeIntervalSince1970)
         var claims: [String: JSONValue] = [
             "url": .string(url), "scope": .string(Scope.download.rawValue), "iat": .integer(iat),
-            "exp": .integer(iat + expiresIn),
+            "exp": .integer(Self.expiry(iat, expiresIn)),
         ]
         if let transformations { claims["transformations"] = .string(transformations) }
         if let format { claims["format"] = .string(format) }

@@ -24,7 +24,8 @@ extension FileObjectStore {
         let offset = pieces.size
         let fd = try await blocking { () throws(ObjectStoreError) -> Int32 in
             try PosixFile.makeDirectories(PosixFile.parentDirectory(of: path))
-            let fd = try PosixFile.open(path, flags: O_WRONLY | O_CREAT)
+            // Only the first chunk creates the file: a late writer must not resurrect a discarded upload.
+            let fd = try PosixFile.open(path, flags: offset == 0 ? O_WRONLY | O_CREAT : O_WRONLY)
             do throws(ObjectStoreError) {
                 try PosixFile.lockExclusively(fd, path: path)
                 try PosixFile.seek(fd, to: offset, path: path)
@@ -33,6 +34,14 @@ extension FileObjectStore {
                 throw error
             }
             return fd
+        }
+        do {
+            // Fenced while holding the lock: a writer whose lease was taken over stops here, before
+            // it could overwrite bytes the new holder recorded (or a published object's inode).
+            _ = try await ledger.reserve(.piece)
+        } catch {
+            await close(fd)
+            throw error
         }
         do {
             // A client that goes away mid-chunk keeps what arrived: TUS clients resume from the offset.

@@ -64,7 +64,8 @@ extension S3ObjectStore {
         do {
             try await ledger.record(next)
         } catch {
-            try? await client.deleteObject(key)
+            let client = self.client
+            await cleanUp("delete unrecorded piece \(key)") { try await client.deleteObject(key) }
             throw error
         }
         return next
@@ -106,7 +107,7 @@ extension S3ObjectStore {
         do {
             try await ledger.record(state)
         } catch {
-            try? await client.abortMultipartUpload(target.objectKey, uploadID: uploadID)
+            await abandon(uploadID, of: target.objectKey)
             throw error
         }
         return uploadID
@@ -133,7 +134,7 @@ extension S3ObjectStore {
                         contentType: target.contentType, cacheControl: target.cacheControl)
                 }
                 if let uploadID = pieces.multipartUploadID {
-                    try? await client.abortMultipartUpload(target.objectKey, uploadID: uploadID)
+                    await abandon(uploadID, of: target.objectKey)
                 }
                 return info
             }
@@ -169,6 +170,16 @@ extension S3ObjectStore {
             }
         } catch {
             throw Self.translate(error)
+        }
+    }
+}
+
+extension S3ObjectStore {
+    /// Aborts a multipart upload nothing will complete, now or once the backend is reachable.
+    func abandon(_ uploadID: String, of key: String) async {
+        let client = self.client
+        await cleanUp("abort multipart upload \(uploadID) of \(key)") {
+            try await client.abortMultipartUpload(key, uploadID: uploadID)
         }
     }
 }

@@ -172,7 +172,7 @@ public struct S3ObjectStore: ObjectStore {
     }
 
     /// Runs a clean-up now; if the backend is unreachable, the clean-up queue retries it.
-    private func cleanUp(_ description: String, _ work: @escaping CleanupQueue.Work) async {
+    func cleanUp(_ description: String, _ work: @escaping CleanupQueue.Work) async {
         if let cleanups {
             await cleanups.run(description, work)
         } else {

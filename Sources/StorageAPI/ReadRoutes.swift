@@ -11,6 +11,8 @@ import StorageService
 struct ReadRoutes: Sendable {
     let service: StorageService
     let authenticator: Authenticator
+    /// Render bounds, for the `X-Transformations` echo; nil when transformations are disabled.
+    let imageLimits: ImageTransformation.Limits?
 
     /// One way of reaching an object: its path shape, how the caller is found and authorized.
     struct Route: Sendable {
@@ -75,14 +77,14 @@ struct ReadRoutes: Sendable {
         let object = try await service.findObject(
             bucketID: bucket, name: key, caller: caller, access: route.access, operation: route.operation)
         var response = DownloadResponse.head(object, request: request)
-        try Self.echoTransformations(request, into: &response.headers)
+        try echoTransformations(request, into: &response.headers)
         return response
     }
 
     /// Info and HEAD accept the render parameters and only report them (spec §5.2).
-    static func echoTransformations(_ request: Request, into headers: inout HTTPFields) throws {
-        let query = request.query
-        let transformation = try ImageTransformation.parse(location: "querystring") { query[$0] }
+    func echoTransformations(_ request: Request, into headers: inout HTTPFields) throws {
+        guard let imageLimits else { return }
+        let transformation = try ImageTransformation.fromQuery(request, limits: imageLimits)
         if !transformation.isEmpty { headers[.xTransformations] = transformation.headerValue }
     }
 
@@ -96,7 +98,7 @@ struct ReadRoutes: Sendable {
         if let eTag = metadata?.eTag { headers[.eTag] = eTag }
         if let cacheControl = metadata?.cacheControl { headers[.cacheControl] = cacheControl }
         if let modified = object.updatedAt { headers[.lastModified] = HTTPDate.format(modified) }
-        try Self.echoTransformations(request, into: &headers)
+        try echoTransformations(request, into: &headers)
         return Responses.json(.objectInfo(object), headers: headers)
     }
 }
@@ -141,13 +143,9 @@ enum DownloadResponse {
             return Responses.json(StorageError.invalidRange.envelope, status: .rangeNotSatisfiable, headers: headers)
         }
         headers[.contentLength] = String(content.contentLength)
-        let body = content.body
         return Response(
             status: status, headers: headers,
-            body: ResponseBody(contentLength: Int(content.contentLength)) { writer in
-                for try await chunk in body { try await writer.write(chunk) }
-                try await writer.finish(nil)
-            })
+            body: Responses.streaming(content.body, length: content.contentLength))
     }
 
     /// HEAD: the headers a GET would send, from the stored metadata.

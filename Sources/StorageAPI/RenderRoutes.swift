@@ -41,8 +41,7 @@ struct RenderRoutes: Sendable {
     }
 
     func queryTransformation(_ request: Request) throws -> ImageTransformation {
-        let query = request.query
-        return try ImageTransformation.parse(location: "querystring", limits: limits) { query[$0] }
+        try ImageTransformation.fromQuery(request, limits: limits)
     }
 
     func render(
@@ -71,12 +70,16 @@ struct RenderRoutes: Sendable {
         if let disposition = DownloadResponse.contentDisposition(request.query["download"]) {
             headers[.contentDisposition] = disposition
         }
-        let body = rendered.body
         return Response(
             status: .ok, headers: headers,
-            body: ResponseBody(contentLength: Int(rendered.contentLength)) { writer in
-                for try await chunk in body { try await writer.write(chunk) }
-                try await writer.finish(nil)
-            })
+            body: Responses.streaming(rendered.body, length: rendered.contentLength))
+    }
+}
+
+extension ImageTransformation {
+    /// The render parameters of a request's query string.
+    static func fromQuery(_ request: Request, limits: Limits) throws -> ImageTransformation {
+        let query = request.query
+        return try parse(location: "querystring", limits: limits) { query[$0] }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
+import ObjectStore
 public import StorageCore
 import WireFormats
 
@@ -20,6 +21,14 @@ extension HTTPField.Name {
 }
 
 enum Responses {
+    /// A body streamed from the backend (or a rendered buffer) with its known length.
+    static func streaming(_ body: ByteStream, length: Int64) -> ResponseBody {
+        ResponseBody(contentLength: Int(length)) { writer in
+            for try await chunk in body { try await writer.write(chunk) }
+            try await writer.finish(nil)
+        }
+    }
+
     /// A JSON response with an exact Content-Length.
     static func json(_ document: JSONOutput, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers

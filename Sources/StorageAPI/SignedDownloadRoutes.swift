@@ -22,12 +22,19 @@ struct SignedDownloadRoutes: Sendable {
         router.get("object/sign/:bucket/**", use: download)
     }
 
+    /// `expiresIn`: at least one second (schema), at most `SignedURLTokens.maximumLifetime`.
+    static func expiresIn(_ body: JSONBody) throws -> Int {
+        let seconds = try body.required("expiresIn", body.integer("expiresIn", minimum: 1))
+        guard seconds <= SignedURLTokens.maximumLifetime else { throw StorageError.invalidParameter("Invalid Parameter expiresIn") }
+        return seconds
+    }
+
     /// `POST /object/sign/:bucket/*` `{expiresIn, transform?}` → `{signedURL}`.
     @Sendable func signOne(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 2)
         let caller = try await authenticator.caller(request)
         let body = try await JSONBody.read(request, context: context)
-        let expiresIn = try body.required("expiresIn", body.integer("expiresIn", minimum: 1))
+        let expiresIn = try Self.expiresIn(body)
         var transformation = ImageTransformation()
         if let imageLimits, let transform = try body.object("transform") {
             transformation = try ImageTransformation.parse(location: "body/transform", limits: imageLimits) { name in
@@ -54,7 +61,7 @@ struct SignedDownloadRoutes: Sendable {
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
         let caller = try await authenticator.caller(request)
         let body = try await JSONBody.read(request, context: context)
-        let expiresIn = try body.required("expiresIn", body.integer("expiresIn", minimum: 1))
+        let expiresIn = try Self.expiresIn(body)
         let paths = try body.required("paths", body.stringArray("paths"))
         guard !paths.isEmpty else { throw StorageError.validation("body/paths must NOT have fewer than 1 items") }
         guard paths.count <= Self.bulkLimit else {

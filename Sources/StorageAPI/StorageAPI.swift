@@ -63,7 +63,8 @@ public struct StorageAPI: Sendable {
             HealthRoutes(service: service, metricsText: settings.metricsText).register(on: mount)
             BucketRoutes(service: service, authenticator: authenticator).register(on: mount)
             ObjectRoutes(service: service, authenticator: authenticator).register(on: mount)
-            ReadRoutes(service: service, authenticator: authenticator).register(on: mount)
+            ReadRoutes(service: service, authenticator: authenticator, imageLimits: settings.imageTransformation)
+                .register(on: mount)
             SignedUploadRoutes(
                 service: service, authenticator: authenticator, tokens: tokens, lifetime: settings.signedUploadLifetime
             ).register(on: mount)

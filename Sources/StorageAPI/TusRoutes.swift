@@ -94,9 +94,17 @@ struct TusRoutes: Sendable {
             headers[.location] = location(request, id: status.id, signed: signed)
             // creation-with-upload: the body is the first chunk.
             if request.headers[.contentType] == "application/offset+octet-stream", !status.isCompleted {
-                status = try await service.appendToResumableUpload(
-                    status.id, chunk: try chunk(request, offset: 0, uploadLength: nil), authority: authority,
-                    operation: signed ? .tusPartSigned : .tusPart)
+                do {
+                    status = try await service.appendToResumableUpload(
+                        status.id, chunk: try chunk(request, offset: 0, uploadLength: nil), authority: authority,
+                        operation: signed ? .tusPartSigned : .tusPart)
+                } catch {
+                    // The error answer carries no Location, so the client could never resume or
+                    // terminate this upload: remove it and its pieces now rather than at expiry.
+                    try? await service.terminateResumableUpload(
+                        status.id, authority: authority, operation: signed ? .tusDeleteSigned : .tusDelete)
+                    throw error
+                }
                 headers[.uploadOffset] = String(status.offset)
             }
             Self.progressHeaders(status, into: &headers)

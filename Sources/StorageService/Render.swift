@@ -99,7 +99,7 @@ extension StorageService {
             ? renderPrefix(object) + "/" + Self.variantName(transformation, choice: choice, quality: quality) : nil
 
         if let cacheKey, let cached = try? await store.getObject(cacheKey, conditions: ReadConditions()) {
-            ServiceMetrics.render("cache_hit")
+            ServiceMetrics.render(.cacheHit)
             return RenderedObject(
                 object: object, body: cached.body, contentLength: cached.info.size,
                 contentType: cached.info.contentType ?? "application/octet-stream", lastModified: cached.info.lastModified,
@@ -128,11 +128,11 @@ extension StorageService {
             }
         } catch let error as ImageTransformError {
             logger.info("render refused", metadata: ["object": "\(bucketID)/\(name)", "reason": "\(error)"])
-            ServiceMetrics.render(error.code == .overloaded ? "overloaded" : "refused")
+            ServiceMetrics.render(error.code == .overloaded ? .overloaded : .refused)
             throw Self.renderFailure(error)
         }
 
-        ServiceMetrics.render("rendered")
+        ServiceMetrics.render(.rendered)
         let lastModified = Date()
         if let cacheKey {
             do {
@@ -209,6 +209,9 @@ extension StorageService {
 
     /// Removes the rendered variants of versions that are gone.
     func discardRenders(_ objects: [ObjectRecord]) async {
+        // With rendering or its cache off there are no variants to look for (variants kept
+        // before the cache was turned off stay until their prefix is removed by hand).
+        guard images != nil, settings.render.cacheEnabled else { return }
         let store = self.store
         for object in objects where object.version != nil && Self.isImage(object) {
             let prefix = renderPrefix(object)

@@ -13,9 +13,22 @@ enum ServiceMetrics {
         Counter(label: "storage_backend_errors_total", dimensions: [("backend", backend)]).increment()
     }
 
-    /// Render requests by outcome: `rendered`, `cache_hit`, `refused` (bad source) or `overloaded`.
-    static func render(_ outcome: String) {
-        Counter(label: "storage_renders_total", dimensions: [("outcome", outcome)]).increment()
+    /// Render requests by outcome.
+    enum RenderOutcome: String, CaseIterable {
+        case rendered
+        case cacheHit = "cache_hit"
+        /// A source that is not an image, corrupt, or too large.
+        case refused
+        /// Every worker busy and the queue full.
+        case overloaded
+    }
+
+    private static let renderCounters = Dictionary(uniqueKeysWithValues: RenderOutcome.allCases.map {
+        ($0, Counter(label: "storage_renders_total", dimensions: [("outcome", $0.rawValue)]))
+    })
+
+    static func render(_ outcome: RenderOutcome) {
+        renderCounters[outcome]?.increment()
     }
 }
 

@@ -103,6 +103,13 @@ def test_signing_requires_visibility_and_valid_input(server, service, bucket, ht
         bad = http.post(f"/object/sign/{bucket}/a.txt", json=body, headers=service_headers())
         assert bad.status_code == 400, body
         assert bad.json()["statusCode"] == "400"
+    # A lifetime that would overflow the token's exp: a clear error, never a crash.
+    for path, extra in ((f"/object/sign/{bucket}/a.txt", {}), (f"/object/sign/{bucket}", {"paths": ["a.txt"]})):
+        huge = http.post(path, json={"expiresIn": 9223372036854775807, **extra}, headers=service_headers())
+        assert huge.status_code == 400
+        assert huge.json() == {"statusCode": "400", "error": "InvalidParameter", "code": "InvalidParameter",
+                               "message": "Invalid Parameter expiresIn"}
+    assert server.process.poll() is None
     empty = http.post(f"/object/sign/{bucket}", json={"expiresIn": 60, "paths": []}, headers=service_headers())
     assert empty.status_code == 400
     with pytest.raises(StorageApiError):

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -544,3 +545,39 @@ def test_expired_uploads_are_swept(replicas, tus_bucket, lone_server):
     assert replicas.leftover_pieces() == []
     assert [row for row in replicas.rows() if row[0] == upload_id(url)] == []
     assert replicas.a.object_row(tus_bucket, "expiring.bin") is None
+
+
+def test_a_huge_content_length_is_refused_not_a_crash(replicas, tus_bucket):
+    # offset + Content-Length would overflow a 64-bit integer: answered, never a trap.
+    url = create(replicas.a, tus_bucket, "huge.bin", 10).headers["location"]
+    assert patch(url, 0, b"abc").status_code == 204
+    path = url.split(str(replicas.a.port), 1)[1]
+    head_lines = (f"PATCH {path} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 3\r\n"
+                  "Content-Type: application/offset+octet-stream\r\nContent-Length: 9223372036854775807\r\n"
+                  + "".join(f"{k}: {v}\r\n" for k, v in service_headers().items()) + "\r\n")
+    with socket.create_connection(("127.0.0.1", replicas.a.port), timeout=30) as sock:
+        sock.sendall(head_lines.encode())
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert replicas.a.process.poll() is None
+    assert int(head(url).headers["upload-offset"]) == 3
+    assert httpx.delete(url, headers={**TUS, **service_headers()}).status_code == 204
+
+
+def test_a_failed_creation_with_upload_leaves_nothing(replicas, tus_bucket):
+    # The answer to a failed first chunk carries no Location: the upload must not linger.
+    before = {row[0] for row in replicas.rows()}
+    pieces_before = replicas.leftover_pieces()
+    body = b"first chunk"
+    response = httpx.post(
+        f"{replicas.a.url}/upload/resumable", content=body, timeout=60,
+        headers={**TUS, **service_headers(), "Upload-Length": str(len(body)),
+                 "Content-Type": "application/offset+octet-stream",
+                 "Upload-Checksum": "sha256 " + base64.b64encode(hashlib.sha256(b"other").digest()).decode(),
+                 "Upload-Metadata": tus_metadata(bucketName=tus_bucket, objectName="failed-first.bin")})
+    assert response.status_code == 460
+    assert {row[0] for row in replicas.rows()} == before
+    deadline = time.time() + 15
+    while replicas.leftover_pieces() != pieces_before and time.time() < deadline:
+        time.sleep(0.2)
+    assert replicas.leftover_pieces() == pieces_before

@@ -95,7 +95,8 @@ public struct ResumableUpload: Sendable, Equatable {
         }
         let ceiling = length ?? sizeLimit
         if let contentLength {
-            guard offset + contentLength <= ceiling else {
+            // Compared without adding: Content-Length is the client's number and may be near Int64.max.
+            guard contentLength <= ceiling - offset else {
                 throw length == nil ? TusErrors.maxSizeExceeded : TusErrors.sizeExceeded
             }
         }
