@@ -1,13 +1,18 @@
 # Shared by the benchmark scripts: source it after scripts/lib.sh.
 
 # bench_prepare SIZE_MIB: sets $size_mib, the work folder $WORK (BENCH_WORK_DIR, default
-# .build-bench) and $binary, a release build of storage-api.
+# .build-bench) and $binary, a release build of storage-api (or BENCH_BINARY when set).
 bench_prepare() {
   size_mib=$1
   WORK=${BENCH_WORK_DIR:-$PWD/.build-bench}
   mkdir -p "$WORK"
   WORK=$(cd "$WORK" && pwd)
   ensure_libvips
+  if [ -n "${BENCH_BINARY:-}" ]; then
+    # A binary built elsewhere (checking a script); recorded numbers come from the release build.
+    binary=$BENCH_BINARY
+    return
+  fi
   swift build -c release --product storage-api >&2
   binary=$(swift build -c release --show-bin-path)/storage-api
 }
@@ -112,4 +117,26 @@ measure_api_transfers() {
   local got
   got=$(cat "$WORK/download.md5")
   [ "$got" = "$2" ] || die "downloaded bytes differ (md5 $got, expected $2)"
+}
+
+# bench_user_token SUB: an `authenticated` JWT for user SUB, signed with $AUTH_JWT_SECRET, valid 1 h.
+bench_user_token() {
+  python3 - "$1" <<'PY'
+import base64, hashlib, hmac, json, os, sys, time
+def part(data): return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+head = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+body = part(json.dumps({"role": "authenticated", "sub": sys.argv[1], "exp": int(time.time()) + 3600}).encode())
+signature = hmac.new(os.environ["AUTH_JWT_SECRET"].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+print(f"{head}.{body}.{part(signature)}")
+PY
+}
+
+# percentiles FILE: p50 and p99 (ms) of the pgbench per-transaction log FILE (latency in µs, column 3).
+pgbench_percentiles() {
+  python3 - "$@" <<'PY'
+import sys
+values = sorted(int(line.split()[2]) / 1000 for name in sys.argv[1:] for line in open(name))
+pick = lambda p: values[min(len(values) - 1, int(p / 100 * len(values)))]
+print(f"{pick(50):.2f} {pick(99):.2f} {len(values)}")
+PY
 }

@@ -22,6 +22,13 @@ ensure_libvips() {
   fi
 }
 
+# Chromium, for the headless-browser compatibility test (a page on another origin calls the server).
+ensure_chromium() {
+  if ! command -v chromium >/dev/null; then
+    apt_install chromium
+  fi
+}
+
 # The newest installed PostgreSQL server's bin directory (installs PostgreSQL 15+ if none).
 postgres_bin() {
   local dir

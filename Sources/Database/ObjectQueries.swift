@@ -273,6 +273,14 @@ extension Transaction {
         var binds = PostgresBindings()
         binds.append(bucketID)
         if !list.prefix.isEmpty {
+            // LIKE is not leakproof, so under RLS Postgres filters with it only after the policy,
+            // row by row; the range bounds (leakproof comparisons) keep it an index range scan.
+            binds.append(list.prefix)
+            conditions.append("name COLLATE \"C\" >= $\(binds.count)")
+            if let bound = Self.prefixUpperBound(list.prefix) {
+                binds.append(bound)
+                conditions.append("name COLLATE \"C\" < $\(binds.count)")
+            }
             binds.append(Self.escapeLike(list.prefix) + "%")
             conditions.append("name COLLATE \"C\" LIKE $\(binds.count)")
         }
@@ -312,6 +320,24 @@ extension Transaction {
                                      \(list.descending ? "desc" : "asc"), \(list.sortColumn), \(list.sortValueAfter ?? ""))
             """)
         return try entries(rows)
+    }
+
+    /// The least string above every string starting with `prefix` in byte order (collation "C";
+    /// UTF-8 keeps code point order): `prefix` with its last character incremented (trailing
+    /// U+10FFFF dropped first), or nil when no such string exists.
+    static func prefixUpperBound(_ prefix: String) -> String? {
+        var scalars = Array(prefix.unicodeScalars)
+        while let last = scalars.popLast() {
+            var next = last.value + 1
+            if next == 0xD800 { next = 0xE000 }  // past the surrogates, which are not scalars
+            if let scalar = Unicode.Scalar(next) {
+                scalars.append(scalar)
+                var bound = String.UnicodeScalarView()
+                bound.append(contentsOf: scalars)
+                return String(bound)
+            }
+        }
+        return nil
     }
 
     /// Listing rows: `key, name, id, updated_at, created_at, last_accessed_at, metadata`.

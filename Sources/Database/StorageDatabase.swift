@@ -121,20 +121,21 @@ public final class StorageDatabase: Service, Sendable {
             return try await withConnection { connection in
                 DatabaseMetrics.transactionsInProgress.increment()
                 defer { DatabaseMetrics.transactionsInProgress.decrement() }
-                try await connection.query("BEGIN", logger: logger)
+                try await connection.run("BEGIN", logger: logger)
                 do {
                     let transaction = Transaction(connection: connection, logger: logger)
                     if let session { try await transaction.become(session) }
                     let result: Result
                     do {
                         result = try await body(transaction)
-                    } catch let error where !(error is PSQLError || error is PostgresDecodingError || error is CancellationError) {
+                    } catch let error where !(error is PSQLError || error is ConnectionClosed || error is PostgresDecodingError || error is CancellationError) {
                         throw BodyError(error: error)
                     }
-                    try await connection.query(commit ? "COMMIT" : "ROLLBACK", logger: logger)
+                    try await connection.run(commit ? "COMMIT" : "ROLLBACK", logger: logger)
                     return result
                 } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    // A connection Postgres closed (a restart, an admin's kill) has no transaction left.
+                    if !connection.isClosed { _ = try? await connection.run("ROLLBACK", logger: logger) }
                     throw error
                 }
             }
@@ -231,10 +232,28 @@ extension PostgresConnection {
     /// Runs a statement and reads every row. postgres-nio reports an error raised while a
     /// statement executes (after its row description) only through the row stream, so a stream
     /// left unread would hide the error and let COMMIT quietly roll back.
+    ///
+    /// The statement is handed to the connection on its event loop, and only while its channel is
+    /// open: postgres-nio writes statements without a write promise, so one written to a channel
+    /// that has already closed (Postgres restarted between two statements of a transaction) is
+    /// dropped by the pipeline and its result never arrives. On the event loop the check and the
+    /// write cannot be separated by the close.
     @discardableResult
     func run(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
-        try await self.query(query, logger: logger).collect()
+        let connection = self
+        let eventLoop = self.eventLoop
+        return try await eventLoop.flatSubmit { () -> EventLoopFuture<[PostgresRow]> in
+            guard !connection.isClosed else {
+                return eventLoop.makeFailedFuture(ConnectionClosed())
+            }
+            return connection.query(query, logger: logger).map(\.rows)
+        }.get()
     }
+}
+
+/// A statement was not sent: Postgres had already closed the connection.
+struct ConnectionClosed: Error, CustomStringConvertible {
+    var description: String { "the database closed the connection" }
 }
 
 /// Pool use as Prometheus sees it: connections held by transactions right now.

@@ -295,9 +295,13 @@ public struct S3ObjectStore: ObjectStore {
 
     // MARK: - Helpers
 
-    private func checkKey(_ key: String) throws(ObjectStoreError) {
+    func checkKey(_ key: String) throws(ObjectStoreError) {
         guard !key.isEmpty, key.utf8.count <= Self.maximumKeyBytes else {
             throw ObjectStoreError(.invalidKey, "S3 keys are 1 to \(Self.maximumKeyBytes) bytes")
+        }
+        // MinIO and SeaweedFS refuse keys with dot segments (they read them as paths).
+        if key.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) {
+            throw ObjectStoreError(.invalidKey, "keys with '.' or '..' segments cannot be stored on an S3 backend")
         }
     }
 

@@ -94,7 +94,10 @@ struct BucketRoutes: Sendable {
         case nil, .null?: return nil
         case .string(let text)?: return try FileSizeLimit.parse(text)
         case .integer(let bytes)? where bytes >= 0: return bytes
-        case .number(let bytes)? where bytes >= 0 && bytes.rounded() == bytes: return Int64(bytes)
+        case .number(let bytes)? where bytes >= 0:
+            // A whole number too large for 64 bits is as invalid as a fraction.
+            if let whole = Int64(exactly: bytes) { return whole }
+            throw StorageError.validation("body/file_size_limit must be integer or string")
         default: throw StorageError.validation("body/file_size_limit must be integer or string")
         }
     }

@@ -200,7 +200,7 @@ enum UploadBodies {
             }
             let cacheControl = form.fields["cacheControl"].flatMap { $0.isEmpty ? nil : "max-age=\($0)" } ?? "no-cache"
             // As busboy reports it: the part's type without parameters.
-            let partType = form.fileContentType.map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+            let partType = form.fileContentType.map { $0.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces) }
             let mimeType = form.fields["contentType"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? partType.flatMap { $0.isEmpty ? nil : $0 } ?? "application/octet-stream"
             return try await perform(UploadRequest(

@@ -144,9 +144,11 @@ extension StorageService {
             guard let source = try await transaction.object(bucketID: sourceBucket, name: sourceKey) else {
                 throw StorageError.noSuchKey
             }
+            // Upstream's move is an UPDATE as the caller: a row its policies do not let it update
+            // is not found (a destination its policies refuse raises 42501, AccessDenied).
             guard try await transaction.probeObjectMove(
                 bucketID: sourceBucket, name: sourceKey, to: destinationBucket, destinationKey, owner: caller.owner) > 0
-            else { throw StorageError.accessDenied() }
+            else { throw StorageError.noSuchKey }
             return source
         }
 

@@ -202,6 +202,26 @@ struct SessionIntegrationTests {
         }
     }
 
+    /// Postgres closing a connection between two statements of a transaction (a restart, an
+    /// admin's `pg_terminate_backend`) fails the next statement; postgres-nio alone would leave it
+    /// waiting for ever, and its request with it.
+    @Test(.timeLimit(.minutes(1)))
+    func aStatementOnAConnectionPostgresClosedFailsInsteadOfHanging() async throws {
+        try await ScratchDatabase.withDatabase { database, configuration in
+            await #expect { try await database.transaction(.service) { transaction in
+                let pid = try #require(try await transaction.scalar("SELECT pg_backend_pid()::text"))
+                _ = try await ScratchDatabase.scalar(configuration, "SELECT pg_terminate_backend(\(pid))::text")
+                while !transaction.connection.isClosed { try await Task.sleep(for: .milliseconds(10)) }
+                return try await transaction.scalar("SELECT 1::text")
+            } } throws: { error in
+                (error as? StorageError)?.code == .databaseError
+            }
+            // The pool replaces the connection by itself.
+            let afterwards = try await database.transaction(.service) { try await $0.scalar("SELECT 2::text") }
+            #expect(afterwards == "2")
+        }
+    }
+
     @Test func connectionFailuresAreCleanServerErrors() async throws {
         var configuration = try DatabaseConfiguration(url: "postgres://nobody:secret@127.0.0.1:1/none")
         configuration.connectTimeout = .milliseconds(200)

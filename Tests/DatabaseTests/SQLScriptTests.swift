@@ -96,3 +96,21 @@ import Testing
         #expect(upstream.hash == "6ab16121fbaa08bbd11b712d05f358f9b555d777")
     }
 }
+
+@Suite struct ListingBoundTests {
+    /// Every key starting with the prefix sorts in [prefix, bound) in byte order, and nothing else does.
+    @Test func upperBoundsOfPrefixes() {
+        #expect(Transaction.prefixUpperBound("a") == "b")
+        #expect(Transaction.prefixUpperBound("dir-042/") == "dir-0420")
+        #expect(Transaction.prefixUpperBound("caf\u{E9}") == "caf\u{EA}")
+        #expect(Transaction.prefixUpperBound("\u{D7FF}") == "\u{E000}")
+        #expect(Transaction.prefixUpperBound("a\u{10FFFF}") == "b")
+        #expect(Transaction.prefixUpperBound("\u{10FFFF}") == nil)
+        let prefix = "photos/\u{1F600}"
+        let bound = Transaction.prefixUpperBound(prefix)!
+        for key in [prefix, prefix + "\u{10FFFF}", prefix + "/x"] {
+            #expect(Array(key.utf8).lexicographicallyPrecedes(Array(bound.utf8)))
+        }
+        #expect(!Array("photos/\u{1F601}".utf8).lexicographicallyPrecedes(Array(bound.utf8)))
+    }
+}
