@@ -162,6 +162,10 @@ extension StorageDatabase {
 
     /// Extends the lease. Returns whether a release was requested; throws `ResumableLeaseLost`
     /// if the lease is no longer this holder's.
+    ///
+    /// Holders are fenced by the epoch alone: only a takeover (which needs the lease to have run
+    /// out) raises it. A holder whose renewal came late (a loaded machine) but that nobody took
+    /// over carries on instead of failing a PATCH no other request wanted.
     public func renewResumableLease(_ lease: ResumableLease, duration: Duration) async throws -> Bool {
         let milliseconds = Self.milliseconds(duration)
         return try await internalTransaction { transaction in
@@ -169,7 +173,7 @@ extension StorageDatabase {
                 """
                 UPDATE storage_api.resumable_uploads
                 SET lease_expires_at = now() + make_interval(secs => \(milliseconds)::bigint / 1000.0)
-                WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) AND lease_expires_at > now()
+                WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch)
                 RETURNING release_requested
                 """)
             guard let row = rows.first else { throw ResumableLeaseLost() }
@@ -196,7 +200,7 @@ extension StorageDatabase {
                 PostgresQuery(
                     unsafeSQL: """
                         UPDATE storage_api.resumable_uploads SET \(column) = \(column) + 1
-                        WHERE id = $1 AND lease_epoch = $2 AND lease_expires_at > now()
+                        WHERE id = $1 AND lease_epoch = $2
                         RETURNING \(column) - 1
                         """, binds: Self.leaseBinds(lease)))
             guard let row = rows.first else { throw ResumableLeaseLost() }
@@ -281,7 +285,7 @@ extension Transaction {
             """
             UPDATE storage_api.resumable_uploads
             SET received = \(received), upload_length = \(uploadLength), pieces = \(pieces)::jsonb
-            WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) AND lease_expires_at > now()
+            WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch)
             RETURNING id
             """)
         guard !rows.isEmpty else { throw ResumableLeaseLost() }
@@ -292,7 +296,7 @@ extension Transaction {
         let rows = try await query(
             """
             UPDATE storage_api.resumable_uploads SET completed_at = now(), pieces = '{}'::jsonb
-            WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) AND lease_expires_at > now()
+            WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch)
             RETURNING id
             """)
         guard !rows.isEmpty else { throw ResumableLeaseLost() }

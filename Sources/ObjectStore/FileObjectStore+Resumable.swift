@@ -99,8 +99,9 @@ extension FileObjectStore {
     }
 
     public func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws {
-        // The data file even when no chunk was recorded: a refused writer may have started it.
-        try await deleteObjects(Array(Set(pieces.pieces.map(\.key) + [target.dataKey])))
+        // The data file even when no chunk was recorded: a refused writer may have started it; and
+        // the object, which a completion that lost its lease before writing the row leaves.
+        try await deleteObjects(Array(Set(pieces.pieces.map(\.key) + [target.dataKey, target.objectKey])))
     }
 
     private func close(_ fd: Int32) async {

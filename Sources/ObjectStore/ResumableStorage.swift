@@ -109,7 +109,8 @@ public protocol ResumableStorage: Sendable {
     /// and repeating the call (after a crash, or by another process) writes the same object.
     func assemble(_ pieces: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger) async throws -> ObjectInfo
 
-    /// Removes every piece (and an S3 multipart upload, or file mode's data file).
+    /// Removes every piece (and an S3 multipart upload, or file mode's data file), and the object
+    /// if an unrecorded completion assembled it (the upload has no object row).
     func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws
 }
 

@@ -167,9 +167,9 @@ extension S3ObjectStore {
             if let uploadID = pieces.multipartUploadID {
                 try await client.abortMultipartUpload(target.objectKey, uploadID: uploadID)
             }
-            if !pieces.pieces.isEmpty {
-                try await client.deleteObjects(pieces.pieces.map(\.key))
-            }
+            // The object too: a completion that assembled it but lost its lease before the row was
+            // written leaves it; the row is not written, so no version points at it.
+            try await client.deleteObjects(pieces.pieces.map(\.key) + [target.objectKey])
         } catch {
             throw Self.translate(error)
         }

@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import psycopg
 import pytest
 
 from conftest import SERVICE_KEY, Server, scratch_database, service_headers
@@ -86,6 +87,32 @@ def test_a_steady_slow_client_and_keep_alive_gaps_are_fine(strict):
             assert client.get("/status").status_code == 200
             time.sleep(TIMEOUT_MS / 1000 / 2)
     assert strict.client(SERVICE_KEY).from_("limits").download("slow.bin") == data
+
+
+def test_a_body_the_server_is_not_reading_yet_is_not_a_stalled_client(strict):
+    """While the server waits on the database it reads nothing, so the client's send blocks: the
+    read timeout only counts time the server is asking for bytes. Found by the load test."""
+    data = os.urandom(16 * 1024 * 1024)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_buckets_table():
+        with psycopg.connect(strict.database_url) as connection:
+            connection.execute("lock table storage.buckets in access exclusive mode")
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_buckets_table)
+    holder.start()
+    locked.wait(10)
+    threading.Timer(TIMEOUT_MS / 1000 * 3, release.set).start()
+    try:
+        response = httpx.post(f"{strict.url}/object/limits/held.bin", content=data, timeout=60,
+                              headers=service_headers(**{"Content-Type": "application/octet-stream"}))
+    finally:
+        release.set()
+        holder.join()
+    assert response.status_code == 200, response.text
+    assert strict.client(SERVICE_KEY).from_("limits").download("held.bin") == data
 
 
 def test_uploads_over_the_cap_get_429(strict):
