@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "StorageAPITests",
             dependencies: [
-                "StorageServer", "StorageAPI", "StorageCore", "Auth", "TestSupport",
+                "StorageServer", "StorageAPI", "StorageCore", "Auth", "TestSupport", "WireFormats",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -84,7 +84,7 @@ indirect enum JSONOutput: Sendable {
     }
 
     private static func writeString(_ text: String, to output: inout String) {
-        output += JSONString.quoted(text)
+        JSONString.appendQuoted(text, to: &output)
     }
 }
 

@@ -3,8 +3,22 @@ public enum JSONString {
     /// `text` as a quoted JSON string, escaping quotes, backslashes and control characters
     /// (and U+2028/U+2029, which break JavaScript parsers).
     public static func quoted(_ text: String) -> String {
-        var output = "\""
+        var output = ""
         output.reserveCapacity(text.utf8.count + 2)
+        appendQuoted(text, to: &output)
+        return output
+    }
+
+    /// Appends `text` to `output` as `quoted(text)` would spell it, without an intermediate string.
+    public static func appendQuoted(_ text: String, to output: inout String) {
+        output += "\""
+        // Most keys and values need no escape: one pass over the bytes, then one copy (a listing
+        // page quotes thousands of strings). 0xE2 leads U+2028/U+2029 in UTF-8.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0xE2 }) {
+            output += text
+            output += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""
@@ -18,6 +32,6 @@ public enum JSONString {
             default: output.unicodeScalars.append(scalar)
             }
         }
-        return output + "\""
+        output += "\""
     }
 }
