@@ -157,6 +157,15 @@ struct SessionIntegrationTests {
             await #expect(throws: StorageError.invalidParameter("invalid input syntax for type uuid: \"nope\"")) {
                 try await database.transaction(.service) { transaction in _ = try await transaction.scalar("SELECT 'nope'::uuid::text") }
             }
+            // A list offset over 2^31 from a request body, and NUL in a prefix: the caller's input.
+            await #expect(throws: StorageError.invalidParameter("integer out of range")) {
+                try await database.transaction(.service) { transaction in _ = try await transaction.scalar("SELECT 28340275159::int::text") }
+            }
+            await #expect(throws: StorageError.invalidParameter("invalid byte sequence for encoding \"UTF8\": 0x00")) {
+                try await database.transaction(.service) { transaction in
+                    _ = try await transaction.query("SELECT \("a\u{0}b")::text")
+                }
+            }
             await #expect(throws: StorageError.databaseTimeout) {
                 try await database.transaction(.service) { transaction async throws in
                     _ = try await transaction.scalar("SELECT set_config('statement_timeout', '50', true)")

@@ -1188,6 +1188,9 @@ def files_outside_root(server, since: float) -> list[str]:
     root = server.storage_dir.resolve()
     marker = MARKER.encode()
     skip = {root, server.log_path.resolve(), (server.log_path.parent / "fuzz-findings.jsonl").resolve()}
+    # The harness's own Postgres and SeaweedFS: Postgres logs refused statements, marker and all.
+    if os.environ.get("COMPAT_HARNESS_DIR"):
+        skip.add(pathlib.Path(os.environ["COMPAT_HARNESS_DIR"]).resolve())
     found = []
 
     def look(path: pathlib.Path):
@@ -1209,7 +1212,7 @@ def files_outside_root(server, since: float) -> list[str]:
             look(entry)
     for top in (root.parent, pathlib.Path("/tmp")):
         for directory, subdirectories, files in os.walk(top):
-            subdirectories[:] = [d for d in subdirectories if pathlib.Path(directory, d).resolve() != root]
+            subdirectories[:] = [d for d in subdirectories if pathlib.Path(directory, d).resolve() not in skip]
             for name in subdirectories + files:
                 look(pathlib.Path(directory, name))
     cwd = pathlib.Path(f"/proc/{server.process.pid}/cwd").resolve()
