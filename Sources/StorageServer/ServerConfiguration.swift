@@ -64,6 +64,7 @@ public struct ServerConfiguration: Sendable {
           DATABASE_URL                           postgres://user:password@host:port/db (required)
           DATABASE_MAX_CONNECTIONS               connection pool size, default 20
           DATABASE_STATEMENT_TIMEOUT             milliseconds, default 30000
+          DATABASE_CONNECTION_TIMEOUT            milliseconds to wait for a pooled connection, default 3000
           AUTH_JWT_SECRET (PGRST_JWT_SECRET)     HS secret for user JWTs and URL tokens (required)
           AUTH_JWT_ALGORITHM (PGRST_JWT_ALGORITHM)  HS256 (default), HS384 or HS512
           JWT_JWKS                               JWKS JSON adding RS/ES/EdDSA/HS keys
@@ -117,6 +118,9 @@ public struct ServerConfiguration: Sendable {
             database.maximumConnections = try reader.integer("DATABASE_MAX_CONNECTIONS", default: 20, in: 1...1000)
             database.statementTimeoutMilliseconds = try reader.integer(
                 "DATABASE_STATEMENT_TIMEOUT", default: 30_000, in: 0...86_400_000)
+            // How long a request waits for a pooled connection before 544 DatabaseTimeout.
+            database.acquireTimeout = .milliseconds(
+                try reader.integer("DATABASE_CONNECTION_TIMEOUT", default: 3_000, in: 1...600_000))
         }
         let secret = reader.string("AUTH_JWT_SECRET", "PGRST_JWT_SECRET") ?? ""
         if needsSecret, secret.isEmpty {

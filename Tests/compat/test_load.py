@@ -55,7 +55,10 @@ TUS = {"Tus-Resumable": "1.0.0"}
 # The default pool (20 per server) answers 544 DatabaseTimeout under this load: 67 requests in
 # flight per server each hold a connection for part of their life. Sized as an operator would for
 # the concurrency a replica takes (3 x 80 = 240 of Postgres's 300 connections).
-SERVER_ENV = {"DATABASE_MAX_CONNECTIONS": "80"}
+# The pool's acquire wait (DATABASE_CONNECTION_TIMEOUT, 3 s by default) is raised to 10 s: on a
+# 2-core machine also running Postgres, SeaweedFS and 200 client threads, a few requests in 10,000
+# (6 in one CI run) waited longer than 3 s for a connection while new ones were being opened.
+SERVER_ENV = {"DATABASE_MAX_CONNECTIONS": "80", "DATABASE_CONNECTION_TIMEOUT": "10000"}
 # Seeds every client's random choices; set LOAD_TEST_SEED to replay a run.
 SEED = int(os.environ.get("LOAD_TEST_SEED", random.randrange(1 << 30)))
 
