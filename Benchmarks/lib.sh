@@ -140,3 +140,22 @@ pick = lambda p: values[min(len(values) - 1, int(p / 100 * len(values)))]
 print(f"{pick(50):.2f} {pick(99):.2f} {len(values)}")
 PY
 }
+
+# bench_user_setup DATABASE BUCKET: a file-mode server on a fresh database DATABASE, stopped (with
+# Postgres) on exit, and a private bucket BUCKET; sets $DATABASE_URL, $server, $base, $SERVICE_KEY,
+# $user and $token (an authenticated JWT for $user, for requests under RLS).
+bench_user_setup() {
+  export DATABASE_URL
+  DATABASE_URL=$(bench_database "$WORK" "$1")
+  server=
+  trap 'kill "$server" 2>/dev/null || true; stop_postgres "$WORK/postgres"' EXIT
+  export AUTH_JWT_SECRET=benchmark-secret-with-at-least-thirty-two-bytes LOG_LEVEL=warning STORAGE_MODE=file
+  export FILE_STORAGE_BACKEND_PATH="$WORK/$1-storage"
+  rm -rf "$FILE_STORAGE_BACKEND_PATH"
+  start_bench_server "$binary" "$WORK/server.log"
+  eval "$("$binary" keys)"
+  user=0b7f4a59-1b5e-4b43-9a0e-2f2a3c1d9e01
+  token=$(bench_user_token "$user")
+  curl -fs -X POST "$base/bucket" -H "Authorization: Bearer $SERVICE_KEY" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$2\"}" >/dev/null
+}

@@ -13,18 +13,7 @@ bench_prepare 0
 pages=${1:-300}
 rows=${2:-1000000}
 
-export DATABASE_URL
-DATABASE_URL=$(bench_database "$WORK" list_v2)
-server=
-trap 'kill "$server" 2>/dev/null || true; stop_postgres "$WORK/postgres"' EXIT
-export AUTH_JWT_SECRET=benchmark-secret-with-at-least-thirty-two-bytes LOG_LEVEL=warning STORAGE_MODE=file
-export FILE_STORAGE_BACKEND_PATH="$WORK/list-storage"
-start_bench_server "$binary" "$WORK/server.log"
-eval "$("$binary" keys)"
-user=0b7f4a59-1b5e-4b43-9a0e-2f2a3c1d9e01
-token=$(bench_user_token "$user")
-curl -fs -X POST "$base/bucket" -H "Authorization: Bearer $SERVICE_KEY" -H 'Content-Type: application/json' \
-  -d '{"name":"big"}' >/dev/null
+bench_user_setup list_v2 big
 
 # Rows only (listing never reads the bytes): dir-000..099 / sub-00..99 / 100 files each.
 log "seeding $rows object rows"

@@ -14,20 +14,7 @@ bench_prepare 0
 seconds=${1:-20}
 clients=${2:-16}
 
-export DATABASE_URL
-DATABASE_URL=$(bench_database "$WORK" small_uploads)
-server=
-trap 'kill "$server" 2>/dev/null || true; stop_postgres "$WORK/postgres"' EXIT
-export AUTH_JWT_SECRET=benchmark-secret-with-at-least-thirty-two-bytes LOG_LEVEL=warning STORAGE_MODE=file
-export FILE_STORAGE_BACKEND_PATH="$WORK/small-storage"
-rm -rf "$FILE_STORAGE_BACKEND_PATH"
-start_bench_server "$binary" "$WORK/server.log"
-eval "$("$binary" keys)"
-
-user=0b7f4a59-1b5e-4b43-9a0e-2f2a3c1d9e01
-token=$(bench_user_token "$user")
-curl -fs -X POST "$base/bucket" -H "Authorization: Bearer $SERVICE_KEY" -H 'Content-Type: application/json' \
-  -d '{"name":"small"}' >/dev/null
+bench_user_setup small_uploads small
 psql "$DATABASE_URL" -qc "create policy small_insert on storage.objects for insert to authenticated
   with check (bucket_id = 'small' and owner_id = (select auth.uid())::text)"
 

@@ -134,8 +134,8 @@ public final class StorageDatabase: Service, Sendable {
                     try await connection.run(commit ? "COMMIT" : "ROLLBACK", logger: logger)
                     return result
                 } catch {
-                    // A connection Postgres closed (a restart, an admin's kill) has no transaction left.
-                    if !connection.isClosed { _ = try? await connection.run("ROLLBACK", logger: logger) }
+                    // On a connection Postgres closed, `run` refuses at once: there is nothing to roll back.
+                    _ = try? await connection.run("ROLLBACK", logger: logger)
                     throw error
                 }
             }

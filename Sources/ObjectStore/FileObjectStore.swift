@@ -27,6 +27,10 @@ public struct FileObjectStore: ObjectStore {
     private let threadPool: NIOThreadPool
     private let logger: Logger
 
+    public func checkKey(_ key: String) throws(ObjectStoreError) {
+        _ = try mapping.path(for: key)
+    }
+
     public var backendName: String { "file" }
 
     /// Creates the store, making the root and the temporary directory if they are missing.

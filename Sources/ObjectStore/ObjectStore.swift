@@ -130,6 +130,10 @@ public protocol ObjectStore: ResumableStorage {
     /// Throws when the backend cannot serve requests (used by `/health`).
     func checkHealth() async throws
 
+    /// Throws `invalidKey` when this backend cannot store `key` (every write checks it too), so
+    /// work that records a key before writing it can refuse early.
+    func checkKey(_ key: String) throws(ObjectStoreError)
+
     /// A short name for logs and `/health` (`file`, `s3`).
     var backendName: String { get }
 }

@@ -12,8 +12,6 @@ extension S3ObjectStore {
         _ body: Body, length: Int64?, after pieces: ResumablePieces, target: ResumableTarget,
         ledger: some ResumableLedger
     ) async throws -> ResumablePieces where Body.Element == ByteBuffer {
-        try checkKey(target.objectKey)
-        try checkKey(target.piecePrefix)
         let reader = PartReader(body)
         var state = pieces
         var remaining = length

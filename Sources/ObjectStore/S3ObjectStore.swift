@@ -295,7 +295,7 @@ public struct S3ObjectStore: ObjectStore {
 
     // MARK: - Helpers
 
-    func checkKey(_ key: String) throws(ObjectStoreError) {
+    public func checkKey(_ key: String) throws(ObjectStoreError) {
         guard !key.isEmpty, key.utf8.count <= Self.maximumKeyBytes else {
             throw ObjectStoreError(.invalidKey, "S3 keys are 1 to \(Self.maximumKeyBytes) bytes")
         }

@@ -115,6 +115,13 @@ extension StorageService {
     ) async throws -> ResumableStatus {
         try BucketName.validate(creation.bucketID)
         try ObjectKey.validate(creation.name)
+        let id = ResumableUploadID(bucketID: creation.bucketID, name: creation.name, version: UUID().uuidString.lowercased())
+        // A key the backend cannot hold would fail only at the first PATCH, with the row made.
+        do {
+            try store.checkKey(backendKey(bucketID: id.bucketID, name: id.name, version: id.version))
+        } catch {
+            throw backendFailure(error, name: creation.name)
+        }
         let caller = authority.caller
         let bucket = try await database.rolledBack(superuser(caller, operation)) { transaction in
             try await transaction.bucket(id: creation.bucketID)
@@ -141,7 +148,6 @@ extension StorageService {
         if let contentType = creation.contentType, !ObjectKey.isFolderPlaceholder(creation.name) {
             try AllowedMimeTypes.check(contentType, in: bucket.allowedMimeTypes)
         }
-        let id = ResumableUploadID(bucketID: creation.bucketID, name: creation.name, version: UUID().uuidString.lowercased())
         let row = try await database.insertResumableUpload(
             NewResumableUpload(
                 id: id, uploadLength: declared, sizeLimit: limit,

@@ -91,7 +91,8 @@ public struct StorageService: Sendable {
     /// Translates a backend failure into the catalogue; storage errors pass through.
     func backendFailure(_ error: any Error, name: String) -> any Error {
         guard let error = error as? ObjectStoreError else { return error }
-        if error.code != .notFound { ServiceMetrics.backendError(store.backendName) }
+        // A missing object or a key the backend refuses is the request's problem, not the backend's.
+        if error.code != .notFound, error.code != .invalidKey { ServiceMetrics.backendError(store.backendName) }
         switch error.code {
         case .notFound: return StorageError.noSuchKeyInBackend
         case .invalidKey: return StorageError.invalidKey(name)

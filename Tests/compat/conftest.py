@@ -37,12 +37,14 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def sign_jwt(claims: dict, secret: str = SECRET, alg: str = "HS256", header: dict | None = None) -> str:
-    """A compact JWS signed with HMAC (or unsigned for alg none)."""
+def sign_jwt(claims: dict | bytes, secret: str = SECRET, alg: str = "HS256", header: dict | None = None) -> str:
+    """A compact JWS signed with HMAC; unsigned (empty signature) for any other `alg`, such as
+    `none` in its spellings. `claims` may be raw payload bytes, JSON or not."""
     head = {"alg": alg, "typ": "JWT", **(header or {})}
-    signing_input = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(claims).encode())}"
+    payload = claims if isinstance(claims, bytes) else json.dumps(claims).encode()
+    signing_input = f"{b64url(json.dumps(head).encode())}.{b64url(payload)}"
     digests = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
-    if alg == "none":
+    if alg not in digests:
         return signing_input + "."
     signature = hmac.new(secret.encode(), signing_input.encode(), digests[alg]).digest()
     return f"{signing_input}.{b64url(signature)}"

@@ -304,13 +304,17 @@ class Client:
         # Both upsert spellings: PUT (always upsert) and POST with x-upsert.
         return self.upload(self.own_key(), method=self.rng.choice(["PUT", "POST"]), op="upsert")
 
-    def download(self):
-        if self.objects and self.rng.random() < 0.6:
+    def readable(self, own_share: float) -> tuple[str, Stored]:
+        """A key to read and what it holds: one of this client's objects (this share of the time,
+        when it has any), else one of the stable objects every client shares."""
+        if self.objects and self.rng.random() < own_share:
             key = self.own_key()
-            expected = self.objects[key]
-        else:
-            key = self.rng.choice(sorted(self.stable))
-            expected = self.stable[key]
+            return key, self.objects[key]
+        key = self.rng.choice(sorted(self.stable))
+        return key, self.stable[key]
+
+    def download(self):
+        key, expected = self.readable(0.6)
         server = self.server()
         response = self.request("download", server, "GET", f"/object/{self.bucket}/{key}")
         if response is not None:
@@ -372,12 +376,7 @@ class Client:
         return 0, len(response.content) if response is not None else 0
 
     def copy(self):
-        if self.objects and self.rng.random() < 0.5:
-            source = self.own_key()
-            stored = self.objects[source]
-        else:
-            source = self.rng.choice(sorted(self.stable))
-            stored = self.stable[source]
+        source, stored = self.readable(0.5)
         destination = self.new_key()
         server = self.server()
         response = self.request("copy", server, "POST", "/object/copy", json={

@@ -7,7 +7,6 @@ import pathlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -16,13 +15,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SERVICE_KEY, Server, service_headers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import SERVICE_KEY, Server, free_port, service_headers
 
 
 class Cluster:

@@ -330,6 +330,21 @@ def test_creation_refusals(replicas, make_bucket_tus):
     assert download(replicas.a, limited, "there.png") == b"12345"
 
 
+def test_a_key_the_backend_cannot_store_is_refused_at_creation(replicas, tus_bucket):
+    """Valid as a key, but not storable here (file mode: a segment over 255 bytes; S3: a `..`
+    segment): refused at creation like a REST upload is, not after a row exists."""
+    name = ("x" * 300 + "/f.bin") if MODE == "file" else "a/../f.bin"
+    count = "select count(*) from storage_api.resumable_uploads"
+    before = replicas.a.sql(count)
+    refused = create(replicas.a, tus_bucket, name, 10)
+    assert refused.status_code == 400 and refused.text.startswith("Invalid key"), (refused.status_code, refused.text)
+    # Percent-encoded, or httpx would resolve the `..` away before sending.
+    rest = httpx.post(f"{replicas.a.url}/object/{tus_bucket}/{name.replace('..', '%2E%2E')}", content=b"0123456789",
+                      headers=service_headers(**{"Content-Type": "application/octet-stream"}))
+    assert rest.status_code == 400 and rest.json()["code"] == "InvalidKey", (rest.status_code, rest.text)
+    assert replicas.a.sql(count) == before, "the refused upload left a row"
+
+
 @pytest.fixture
 def make_bucket_tus(replicas):
     created = []
