@@ -229,13 +229,16 @@ extension StorageDatabase {
 
     /// Uploads the background sweeper should look at: unfinished ones past their expiry,
     /// finished ones whose row has served its time, and ones holding every byte whose object is
-    /// not written yet (their writer went away). Leased uploads are skipped.
-    public func resumableUploadsNeedingAttention(limit: Int) async throws -> [ResumableUploadID] {
-        try await internalTransaction { transaction in
+    /// not written yet (their writer went away). Uploads whose lease is held, or lapsed less
+    /// than `leaseIdleFor` ago, are skipped.
+    public func resumableUploadsNeedingAttention(limit: Int, leaseIdleFor: Duration) async throws -> [ResumableUploadID] {
+        let milliseconds = Self.milliseconds(leaseIdleFor)
+        return try await internalTransaction { transaction in
             let rows = try await transaction.query(
                 """
                 SELECT id FROM storage_api.resumable_uploads
-                WHERE (lease_expires_at IS NULL OR lease_expires_at <= now())
+                WHERE (lease_expires_at IS NULL
+                       OR lease_expires_at <= now() - make_interval(secs => \(milliseconds)::bigint / 1000.0))
                   AND (expires_at <= now() OR (completed_at IS NULL AND received = upload_length))
                 ORDER BY expires_at
                 LIMIT \(limit)

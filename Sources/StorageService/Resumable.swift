@@ -183,7 +183,7 @@ extension StorageService {
         // A repeat of the finishing PATCH (its answer was lost): nothing to write, nothing to check.
         if current.completedAt != nil { return Self.status(current) }
         try await authorizeResumable(current, authority: authority, operation: operation)
-        return try await withResumableLease(id) { lease, row, watch in
+        let answer = try await withResumableLease(id) { lease, row, watch -> ResumableStatus? in
             var state = row.protocolState
             let plan = try state.checkPatch(
                 offset: chunk.offset, uploadLength: chunk.uploadLength, contentLength: chunk.contentLength,
@@ -210,10 +210,21 @@ extension StorageService {
             }
             try state.received(ledger.committed.size - before, plan: plan)
             if state.phase == .assembling {
-                try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, watch: watch)
+                do {
+                    try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, watch: watch)
+                } catch let error as StorageError where error == TusErrors.released {
+                    // Every byte is recorded; only the lease went (its renewals ran late and the
+                    // sweeper took the upload over). The object is this chunk's to report.
+                    return nil
+                }
                 return Self.status(row, received: state.offset, length: state.length, completed: true)
             }
             return Self.status(row, received: state.offset, length: state.length, completed: false)
+        }
+        if let answer { return answer }
+        return try await withResumableLease(id) { lease, row, watch in
+            try await self.finishRecordedUpload(row, lease: lease, watch: watch)
+            return Self.status(row, completed: true)
         }
     }
 
@@ -237,7 +248,10 @@ extension StorageService {
     public func sweepResumableUploads(limit: Int = 100) async -> Int {
         let candidates: [ResumableUploadID]
         do {
-            candidates = try await database.resumableUploadsNeedingAttention(limit: limit)
+            // A holder gets a whole lease of slack past its lapse: one running late (renewals
+            // waiting for the pool) is still finishing, and a takeover would cost it its answer.
+            candidates = try await database.resumableUploadsNeedingAttention(
+                limit: limit, leaseIdleFor: settings.resumable.leaseDuration)
         } catch {
             logger.warning("resumable upload sweep could not list uploads", metadata: ["error": "\(error)"])
             return 0
@@ -250,8 +264,7 @@ extension StorageService {
                     if state.isExpired(at: row.databaseNow) {
                         try await self.removeResumableUpload(row, lease: lease)
                     } else if state.phase == .assembling {
-                        try await self.finishResumableUpload(
-                            row, pieces: try Self.decodePieces(row.pieces), lease: lease, watch: watch)
+                        try await self.finishRecordedUpload(row, lease: lease, watch: watch)
                     }
                 }
                 settled += 1
@@ -318,6 +331,14 @@ extension StorageService {
             throw Self.chunkFailure(error, watch: watch, name: row.id.name, service: self)
         }
         await discardBytes(ledger.committed.pieces.map(\.key))
+    }
+
+    /// Finishes an upload whose every byte is recorded but whose object its writer did not get
+    /// to write (it went away, or lost the lease on the way); nothing to do once it is finished.
+    private func finishRecordedUpload(_ row: ResumableUploadRow, lease: ResumableLease, watch: LeaseWatch) async throws {
+        guard row.completedAt == nil else { return }
+        guard row.protocolState.phase == .assembling else { throw TusErrors.released }
+        try await finishResumableUpload(row, pieces: try Self.decodePieces(row.pieces), lease: lease, watch: watch)
     }
 
     /// Deletes the pieces, then the row (a backend that fails keeps the row for a later sweep).
@@ -387,6 +408,7 @@ extension StorageService {
     private func keepLease(_ lease: ResumableLease, watch: LeaseWatch) async {
         let clock = ContinuousClock()
         var stopAsked: ContinuousClock.Instant?
+        var renewed = clock.now
         while true {
             do {
                 try await Task.sleep(for: settings.resumable.leaseRenewal)
@@ -395,6 +417,13 @@ extension StorageService {
             }
             do {
                 let releaseRequested = try await database.renewResumableLease(lease, duration: settings.resumable.leaseDuration)
+                if clock.now - renewed > settings.resumable.leaseDuration {
+                    // Others could have taken it meanwhile (nobody did): the pool or machine is overloaded.
+                    logger.warning(
+                        "renewed a resumable upload lease after it had lapsed",
+                        metadata: ["upload": "\(lease.uploadID)", "since_renewal": "\(clock.now - renewed)"])
+                }
+                renewed = clock.now
                 if releaseRequested, !watch.isFinishing {
                     if stopAsked == nil {
                         watch.requestStop()
@@ -406,9 +435,12 @@ extension StorageService {
                     }
                 }
             } catch is ResumableLeaseLost {
+                logger.warning("a resumable upload lease was taken over", metadata: ["upload": "\(lease.uploadID)"])
                 watch.markLost()
                 return
             } catch {
+                // The request is over (its renewal was cancelled mid-flight): nothing went wrong.
+                if Task.isCancelled { return }
                 // A database hiccup: try again next round; the lease lapses if it lasts.
                 logger.warning("could not renew a resumable upload lease", metadata: ["upload": "\(lease.uploadID)", "error": "\(error)"])
             }

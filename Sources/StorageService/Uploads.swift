@@ -158,7 +158,8 @@ extension StorageService {
     /// The bytes of the replaced version are removed after commit; on failure the new ones are,
     /// unless the failure is a lost resumable lease (whoever holds it now finishes with them).
     ///
-    /// - Parameter alongside: more work for the same transaction, run first.
+    /// - Parameter alongside: more work for the same transaction, run once the key is locked (so
+    ///   a row it locks, such as a resumable upload's, is not held while waiting for the key).
     func commitNewVersion(
         _ write: ObjectWrite, upsert: Bool, session: DatabaseSession,
         alongside: (@Sendable (Transaction) async throws -> Void)? = nil
@@ -166,8 +167,8 @@ extension StorageService {
         let newKey = backendKey(bucketID: write.bucketID, name: write.name, version: write.version)
         do {
             let (row, previous) = try await database.transaction(session) { transaction in
-                try await alongside?(transaction)
                 try await transaction.lockObjectKey(bucketID: write.bucketID, name: write.name)
+                try await alongside?(transaction)
                 let previous = try await transaction.object(bucketID: write.bucketID, name: write.name, forUpdate: true)
                 if previous != nil, !upsert { throw StorageError.keyAlreadyExists }
                 return (try await transaction.upsertObject(write), previous)

@@ -119,9 +119,17 @@ struct ResumableLeaseTests {
             try await database.commitResumableProgress(lease, received: 100, uploadLength: 100, pieces: "{}")
             // Leased: not yet (its holder may still finish it).
             try await Task.sleep(for: .milliseconds(20))
-            #expect(try await database.resumableUploadsNeedingAttention(limit: 10) == [expired.id])
+            #expect(try await database.resumableUploadsNeedingAttention(limit: 10, leaseIdleFor: .zero) == [expired.id])
+            // Lapsed, but not for long enough: its holder may only be running late.
             try await database.releaseResumableLease(lease)
-            let attention = try await database.resumableUploadsNeedingAttention(limit: 10)
+            let lapsing = try #require(try await database.acquireResumableLease(stranded.id, duration: .milliseconds(50))?.lease)
+            #expect(lapsing.epoch == lease.epoch + 1)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await database.resumableUploadsNeedingAttention(limit: 10, leaseIdleFor: .seconds(30)) == [expired.id])
+            #expect(Set(try await database.resumableUploadsNeedingAttention(limit: 10, leaseIdleFor: .milliseconds(100)))
+                == [expired.id, stranded.id])
+            try await database.releaseResumableLease(lapsing)
+            let attention = try await database.resumableUploadsNeedingAttention(limit: 10, leaseIdleFor: .seconds(30))
             #expect(Set(attention) == [expired.id, stranded.id] && !attention.contains(fresh.id))
         }
     }

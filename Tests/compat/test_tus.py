@@ -15,6 +15,7 @@ import time
 import uuid
 
 import httpx
+import psycopg
 import pytest
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
@@ -439,6 +440,46 @@ def test_a_second_patch_never_corrupts(replicas, tus_bucket):
     if offset < len(data):
         assert patch(url, offset, data[offset:]).status_code == 204
     assert download(replicas.a, tus_bucket, "contended.bin") == data
+    replicas.wait_until_clean()
+
+
+def object_lock_key(bucket: str, name: str) -> int:
+    """The advisory lock the server takes on one object's key (upstream's djb2 over UTF-16 units)."""
+    value = 5381
+    text = f"{bucket}/{name}".encode("utf-16-le")
+    for start in range(0, len(text), 2):
+        value = ((value * 33) ^ int.from_bytes(text[start:start + 2], "little")) & 0xFFFFFFFF
+    return value
+
+
+def test_a_patch_whose_lease_is_taken_over_while_it_writes_the_object_still_finishes(replicas, tus_bucket):
+    """The chunk that brings the last byte is writing the object when its lease goes to someone
+    else (under load its renewals ran late and the sweeper took the upload over). Every byte is
+    recorded, so the PATCH answers 204 and the object is whole, not 400 "lock acquired"."""
+    data = os.urandom(6 * MiB + 5)
+    url = create(replicas.a, tus_bucket, "taken-over.bin", len(data)).headers["location"]
+    # Hold the object's key so the finishing transaction waits there, then take the lease over.
+    with psycopg.connect(replicas.a.database_url) as holder:
+        holder.execute("select pg_advisory_xact_lock(%s)", (object_lock_key(tus_bucket, "taken-over.bin"),))
+        outcome = {}
+        thread = threading.Thread(target=lambda: outcome.update(response=patch(url, 0, data)))
+        thread.start()
+        deadline = time.time() + 30
+        while not replicas.a.sql("select 1 from pg_locks where locktype = 'advisory' and not granted"):
+            assert time.time() < deadline and thread.is_alive(), outcome
+            time.sleep(0.05)
+        taken = replicas.a.sql(
+            "update storage_api.resumable_uploads set lease_epoch = lease_epoch + 1, lease_expires_at = null "
+            "where id = %s and received = upload_length returning id", upload_id(url))
+        assert len(taken) == 1
+        holder.rollback()
+        thread.join()
+    response = outcome["response"]
+    assert response.status_code == 204, response.text
+    assert response.headers["upload-offset"] == str(len(data))
+    assert download(replicas.b, tus_bucket, "taken-over.bin") == data
+    assert [row[1:] for row in replicas.rows() if row[0] == upload_id(url)] == [(len(data), len(data), True)]
+    assert len(replicas.a.version_files(tus_bucket, "taken-over.bin")) == 1
     replicas.wait_until_clean()
 
 
