@@ -28,7 +28,8 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
     private var source: RequestBody.AsyncIterator
     /// `--<boundary>--`, which must arrive before the request ends.
     private let closingDelimiter: [UInt8]
-    /// The raw chunk the pending events came from, and the end of the one before it.
+    /// The raw chunk the pending events came from, and the last bytes before it (however small
+    /// the chunks were): where the closing delimiter is looked for.
     private var currentChunk = ByteBuffer()
     private var previousTail: [UInt8] = []
     // The parser pushes events from `execute`; they are consumed in order. One task owns this.
@@ -115,7 +116,7 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
             events.removeAll(keepingCapacity: true)
             eventIndex = 0
             guard let chunk = try await nextRequestChunk() else { return nil }
-            previousTail = Array(currentChunk.readableBytesView.suffix(closingDelimiter.count))
+            previousTail = Self.suffix(closingDelimiter.count, of: previousTail, then: currentChunk)
             currentChunk = chunk
             do {
                 try parser.execute(chunk)
@@ -161,6 +162,12 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
             }
             window = Array(window.suffix(closingDelimiter.count)) + Array(chunk.readableBytesView)
         }
+    }
+
+    /// The last `count` bytes of `head` followed by `tail`.
+    private static func suffix(_ count: Int, of head: [UInt8], then tail: ByteBuffer) -> [UInt8] {
+        if tail.readableBytes >= count { return Array(tail.readableBytesView.suffix(count)) }
+        return Array((head + tail.readableBytesView).suffix(count))
     }
 
     private func contains(_ bytes: [UInt8], _ pattern: [UInt8]) -> Bool {

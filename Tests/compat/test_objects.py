@@ -509,6 +509,26 @@ def test_multipart_fields(server, http, bucket):
     assert http.get(object_path(bucket, "form/x.webp"), headers=service_headers()).content == data
 
 
+def test_multipart_in_tiny_chunks(server, http, bucket):
+    """A form that arrives a few bytes at a time (a slow client, chunked): the closing delimiter
+    spans many reads and is still recognised; the same bytes a byte at a time upload too."""
+    data = os.urandom(3000) + b"\r\n--compat-boundar"
+    body, headers = multipart([("cacheControl", b"60", None, None), ("file", data, "t.bin", "application/octet-stream")])
+    for size in (1, 3, 7):
+        key = f"form/tiny-{size}.bin"
+        chunks = (body[start:start + size] for start in range(0, len(body), size))
+        response = raw_upload(http, bucket, key, chunks, headers=headers)
+        assert response.status_code == 200, (size, response.text)
+        assert http.get(object_path(bucket, key), headers=service_headers()).content == data
+    # Cut off inside the closing delimiter: refused, nothing stored.
+    cut = body[:-5]
+    response = raw_upload(http, bucket, "form/tiny-cut.bin", (cut[start:start + 2] for start in range(0, len(cut), 2)),
+                          headers=headers)
+    assert_envelope(response, "400", "InvalidRequest", "InvalidRequest")
+    server.assert_nothing_left(bucket, "form/tiny-cut.bin")
+    server.assert_consistent(bucket)
+
+
 def test_multipart_without_file_part(server, http, bucket):
     body, headers = multipart([("cacheControl", b"120", None, None)])
     response = raw_upload(http, bucket, "form/none.txt", body, headers=headers)
