@@ -46,6 +46,9 @@ rm -f "$WORK/dd-copy.bin"
 measure_api_transfers "$source_file" "$source_md5"
 stored=$(curl -fs "$base/object/info/bench/big.bin" -H "$auth" | python3 -c 'import json,sys; print(json.load(sys.stdin)["etag"].strip("\""))')
 [ "$stored" = "$source_md5" ] || die "stored ETag $stored is not the source MD5"
+measure api_form_upload form.bin "$source_file"; form_upload=$measured_rate form_upload_peak=$measured_peak
+stored=$(curl -fs "$base/object/info/bench/form.bin" -H "$auth" | python3 -c 'import json,sys; print(json.load(sys.stdin)["etag"].strip("\""))')
+[ "$stored" = "$source_md5" ] || die "form upload's ETag $stored is not the source MD5"
 
 cat <<TABLE
 | transfer ($size_mib MiB, $(date -u +%Y-%m-%d), $(nproc) cores) | MiB/s | ratio to its baseline | server peak RSS MiB (idle $(mib "$idle")) |
@@ -55,6 +58,7 @@ cat <<TABLE
 | baseline B: cat file > /dev/null | $cat_read | 1.00 | – |
 | baseline C: cat file \| md5sum | $md5_rate | 1.00 | – |
 | upload: curl PUT → storage-api (MD5, write, fsync, rename, row) | $upload | $(ratio "$upload" "$dd_write") (vs A), $(ratio "$upload" "$dd_md5_write") (vs D) | $(mib "$upload_peak") |
+| upload: curl -F multipart form → storage-api (same steps, plus parsing the form) | $form_upload | $(ratio "$form_upload" "$dd_md5_write") (vs D), $(ratio "$form_upload" "$upload") (vs PUT) | $(mib "$form_upload_peak") |
 | download: storage-api → curl → md5sum | $download | $(ratio "$download" "$md5_rate") (vs C) | $(mib "$download_peak") |
 | download: storage-api → curl → /dev/null | $download_plain | $(ratio "$download_plain" "$cat_read") (vs B) | $(mib "$download_plain_peak") |
 TABLE

@@ -105,6 +105,10 @@ api_upload() {
   curl -fs -X PUT "$base/object/bench/$1" -H "$auth" -H 'Content-Type: application/octet-stream' "${@:3}" \
     -T "$2" -o /dev/null
 }
+# api_form_upload KEY FILE: the same upload as a multipart/form-data POST (what supabase-js sends).
+api_form_upload() {
+  curl -fs -X POST "$base/object/bench/$1" -H "$auth" -F "file=@$2;type=application/octet-stream" -o /dev/null
+}
 api_download_md5() { curl -fs "$base/object/bench/$1" -H "$auth" | md5sum | cut -d' ' -f1 > "$WORK/download.md5"; }
 api_download() { curl -fs "$base/object/bench/$1" -H "$auth" -o /dev/null; }
 
