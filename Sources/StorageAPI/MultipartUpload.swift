@@ -28,6 +28,7 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
     private var source: RequestBody.AsyncIterator
     /// `--<boundary>--`, which must arrive before the request ends.
     private let closingDelimiter: [UInt8]
+    private let partDelimiter: PartDelimiter
     /// The raw chunk the pending events came from, and the last bytes before it (however small
     /// the chunks were): where the closing delimiter is looked for.
     private var currentChunk = ByteBuffer()
@@ -35,6 +36,8 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
     // The parser pushes events from `execute`; they are consumed in order. One task owns this.
     private var events: [Event] = []
     private var eventIndex = 0
+    /// The parser has entered the file part's body (and, until `fileFinished`, not left it).
+    private var fileBodyStarted = false
     private var fileFinished = false
 
     /// Text fields that preceded the file part.
@@ -48,6 +51,7 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
         self.parser = MultipartParser(boundary: boundary)
         self.source = source
         self.closingDelimiter = Array("--\(boundary)--".utf8)
+        self.partDelimiter = PartDelimiter(boundary: boundary)
         parser.onHeader = { [unowned self] name, value in events.append(.header(name, value)) }
         parser.onBody = { [unowned self] buffer in
             // Coalesce the parser's many small slices into one buffer per request chunk.
@@ -92,6 +96,7 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
                 fileContentType = headers.first { $0.0.lowercased() == "content-type" }?.1
                 // Hand the first bytes (or the end) back to the file stream.
                 eventIndex -= 1
+                if case .body = event { fileBodyStarted = true }
                 return
             }
             if case .body(var bytes) = event {
@@ -115,11 +120,21 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
         while eventIndex >= events.count {
             events.removeAll(keepingCapacity: true)
             eventIndex = 0
-            guard let chunk = try await nextRequestChunk() else { return nil }
+            guard var chunk = try await nextRequestChunk() else { return nil }
             previousTail = Self.suffix(closingDelimiter.count, of: previousTail, then: currentChunk)
             currentChunk = chunk
+            // Inside the file part, and with the parser not partway through a delimiter, the bytes
+            // before the next place one may start are file bytes for certain: they go straight
+            // on, sparing the parser its byte-by-byte walk (forms uploaded at a quarter of PUT's
+            // speed). The parser takes over from there, so it alone decides where the part ends.
+            if fileBodyStarted, !fileFinished, !partDelimiter.mayEndInside(previousTail) {
+                let certain = partDelimiter.certainBodyLength(of: chunk)
+                if certain > 0, let bytes = chunk.readSlice(length: certain) {
+                    events.append(.body(bytes))
+                }
+            }
             do {
-                try parser.execute(chunk)
+                if chunk.readableBytes > 0 { try parser.execute(chunk) }
             } catch {
                 throw StorageError.invalidRequest("Malformed multipart/form-data body")
             }

@@ -7,6 +7,7 @@ version files in the file backend.
 
 import hashlib
 import os
+import random
 
 import pytest
 from storage3.exceptions import StorageApiError
@@ -511,11 +512,24 @@ def test_multipart_fields(server, http, bucket):
 
 def test_multipart_in_tiny_chunks(server, http, bucket):
     """A form that arrives a few bytes at a time (a slow client, chunked): the closing delimiter
-    spans many reads and is still recognised; the same bytes a byte at a time upload too."""
+    spans many reads and is still recognised. File bytes that look like the start of a delimiter,
+    cut anywhere by the chunks, stay file bytes."""
     data = os.urandom(3000) + b"\r\n--compat-boundar"
     body, headers = multipart([("cacheControl", b"60", None, None), ("file", data, "t.bin", "application/octet-stream")])
     for size in (1, 3, 7):
         key = f"form/tiny-{size}.bin"
+        chunks = (body[start:start + size] for start in range(0, len(body), size))
+        response = raw_upload(http, bucket, key, chunks, headers=headers)
+        assert response.status_code == 200, (size, response.text)
+        assert http.get(object_path(bucket, key), headers=service_headers()).content == data
+    # A larger file full of near-delimiters, in chunks that cut them anywhere.
+    near = [b"\r", b"\r\n", b"\r\n-", b"\r\n--compat", b"\r\n--compat-boundar", b"\r\n--compat-boundarX", b"--compat-boundary"]
+    rng = random.Random(7)
+    data = b"".join(rng.choice(near) + b"." + os.urandom(rng.randrange(0, 300)) + b"." for _ in range(6000))
+    assert b"\r\n--compat-boundary" not in data
+    body, headers = multipart([("file", data, "near.bin", "application/octet-stream")])
+    for size in (997, 4096, 65537, len(body)):
+        key = f"form/near-{size}.bin"
         chunks = (body[start:start + size] for start in range(0, len(body), size))
         response = raw_upload(http, bucket, key, chunks, headers=headers)
         assert response.status_code == 200, (size, response.text)
