@@ -212,7 +212,7 @@ extension StorageService {
             if state.phase == .assembling {
                 do {
                     try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, watch: watch)
-                } catch let error as StorageError where error == TusErrors.released {
+                } catch where watch.isLost {
                     // Every byte is recorded; only the lease went (its renewals ran late and the
                     // sweeper took the upload over). The object is this chunk's to report.
                     return nil
@@ -449,7 +449,9 @@ extension StorageService {
 
     /// What a failed chunk tells the client.
     private static func chunkFailure(_ error: any Error, watch: LeaseWatch, name: String, service: StorageService) -> any Error {
-        if error is ResumableLeaseLost || watch.stopRequested { return TusErrors.released }
+        // A write refused by the epoch fence: the lease is another's, whether or not a renewal saw it yet.
+        if error is ResumableLeaseLost { watch.markLost() }
+        if watch.stopRequested { return TusErrors.released }
         // A writer that lost its lease but still runs holds the data file: try again later.
         if (error as? ObjectStoreError)?.code == .busy { return TusErrors.locked }
         return service.backendFailure(error, name: name)
