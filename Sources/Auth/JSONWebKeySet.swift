@@ -47,6 +47,13 @@ struct JSONWebKeySet: Sendable {
         self.urlSigningKey = document.urlSigningKey?.key.flatMap { $0.kty == "oct" && $0.k != nil ? $0 : nil }
     }
 
+    /// A set holding only the URL-signing key (as an `oct` key of the set), or no key at all.
+    func urlSigningKeyOnly() -> JSONWebKeySet {
+        var set = JSONWebKeySet()
+        set.keys = urlSigningKey.map { [$0] } ?? []
+        return set
+    }
+
     /// Algorithms enabled by the key types present (spec §2.1).
     var enabledAlgorithms: Set<String> {
         var algorithms: Set<String> = []

@@ -25,6 +25,25 @@ public struct JWTSigner: Sendable {
         self.keyID = nil
     }
 
+    private init(key: SymmetricKey, algorithm: HMACAlgorithm, keyID: String?) {
+        self.key = key
+        self.algorithm = algorithm
+        self.keyID = keyID
+    }
+
+    /// The signer of URL tokens (spec §5.8): the JWKS `urlSigningKey` (its `kid` in the header)
+    /// when one is configured, otherwise the shared secret.
+    public static func urlTokens(secret: String, algorithm: String = "HS256", jwks: String? = nil) throws -> JWTSigner {
+        let shared = try JWTSigner(secret: secret, algorithm: algorithm)
+        guard let jwks else { return shared }
+        guard let key = try JSONWebKeySet(json: jwks).urlSigningKey, let bytes = key.k.flatMap({ Base64URL.decode(Substring($0)) })
+        else { return shared }
+        guard let keyAlgorithm = HMACAlgorithm(rawValue: key.alg ?? "HS256") else {
+            throw JWTConfigurationError("JWT_JWKS urlSigningKey must be an HS256, HS384 or HS512 key")
+        }
+        return JWTSigner(key: SymmetricKey(data: bytes), algorithm: keyAlgorithm, keyID: key.kid)
+    }
+
     /// Signs `claims` (a JSON object) into a compact JWS.
     public func sign(_ claims: [String: JSONValue]) -> String {
         var header: [String: JSONValue] = ["alg": .string(algorithm.rawValue), "typ": .string("JWT")]

@@ -46,6 +46,7 @@ public struct JWTVerificationError: Error, Sendable, Equatable, CustomStringConv
     static let notYetValid = JWTVerificationError("\"nbf\" claim timestamp check failed")
     static let noMatchingKey = JWTVerificationError("no applicable key found in the JSON Web Key Set")
     static let claimsNotObject = JWTVerificationError("JWT Claims Set must be a top-level JSON object")
+    static let missingExpiry = JWTVerificationError("missing required \"exp\" claim")
 }
 
 /// Verifies JWTs as spec §2.1 describes: the shared HS secret for the configured algorithm, plus
@@ -55,6 +56,8 @@ public struct JWTVerifier: Sendable {
     private let sharedSecret: SymmetricKey
     private let sharedAlgorithm: HMACAlgorithm
     private let keySet: JSONWebKeySet
+    /// Signed-URL tokens must expire; user JWTs need not (spec §2.1).
+    private let requiresExpiry: Bool
 
     /// - Parameters:
     ///   - secret: `AUTH_JWT_SECRET`, used as UTF-8 bytes.
@@ -67,6 +70,24 @@ public struct JWTVerifier: Sendable {
         self.sharedSecret = SymmetricKey(data: Array(secret.utf8))
         self.sharedAlgorithm = sharedAlgorithm
         self.keySet = try jwks.map(JSONWebKeySet.init(json:)) ?? JSONWebKeySet()
+        self.requiresExpiry = false
+    }
+
+    private init(sharedSecret: SymmetricKey, sharedAlgorithm: HMACAlgorithm, keySet: JSONWebKeySet, requiresExpiry: Bool) {
+        self.sharedSecret = sharedSecret
+        self.sharedAlgorithm = sharedAlgorithm
+        self.keySet = keySet
+        self.requiresExpiry = requiresExpiry
+    }
+
+    /// The verifier of signed-URL tokens (decisions, "Hardening"): the shared secret and the
+    /// JWKS key marked for URL signing (`urlSigningKey`), never the set's other keys, which may
+    /// belong to an identity provider; `exp` is required.
+    public static func urlTokens(secret: String, algorithm: String = "HS256", jwks: String? = nil) throws -> JWTVerifier {
+        let users = try JWTVerifier(secret: secret, algorithm: algorithm, jwks: jwks)
+        return JWTVerifier(
+            sharedSecret: users.sharedSecret, sharedAlgorithm: users.sharedAlgorithm,
+            keySet: users.keySet.urlSigningKeyOnly(), requiresExpiry: true)
     }
 
     /// The algorithms a token may use: the configured HS algorithm plus those the JWKS enables.
@@ -87,12 +108,17 @@ public struct JWTVerifier: Sendable {
 
         let signingInput = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
         if let hmac = HMACAlgorithm(rawValue: alg) {
-            let usesSharedSecret = header.kid == nil && alg == sharedAlgorithm.rawValue
-            let key = usesSharedSecret
-                ? sharedSecret
-                : keySet.hmacKey(kid: header.kid, algorithm: hmac) ?? (alg == sharedAlgorithm.rawValue ? sharedSecret : nil)
-            guard let key else { throw .noMatchingKey }
-            guard hmac.isValid(signature: signature, for: signingInput, key: key) else { throw .badSignature }
+            // A token without `kid` in the configured algorithm is the shared secret's; one with
+            // a `kid` is the matching `oct` key's, falling back to the shared secret (spec §2.1).
+            // A set's key without a `kid` (the URL-signing key may have none) is tried as well.
+            var candidates: [SymmetricKey] = []
+            if header.kid == nil, alg == sharedAlgorithm.rawValue { candidates.append(sharedSecret) }
+            if let key = keySet.hmacKey(kid: header.kid, algorithm: hmac) { candidates.append(key) }
+            if candidates.isEmpty, alg == sharedAlgorithm.rawValue { candidates.append(sharedSecret) }
+            guard !candidates.isEmpty else { throw .noMatchingKey }
+            guard candidates.contains(where: { hmac.isValid(signature: signature, for: signingInput, key: $0) }) else {
+                throw .badSignature
+            }
         } else {
             guard let verifier = keySet.asymmetricVerifier(kid: header.kid, algorithm: alg) else {
                 throw .noMatchingKey
@@ -108,6 +134,8 @@ public struct JWTVerifier: Sendable {
         if let exp = claims["exp"] {
             guard let seconds = VerifiedJWT.seconds(exp) else { throw JWTVerificationError("\"exp\" claim must be a number") }
             guard seconds > nowSeconds.rounded(.down) else { throw .expired }
+        } else if requiresExpiry {
+            throw .missingExpiry
         }
         if let nbf = claims["nbf"] {
             guard let seconds = VerifiedJWT.seconds(nbf) else { throw JWTVerificationError("\"nbf\" claim must be a number") }

@@ -6,7 +6,8 @@ public import Foundation
 public import StorageCore
 
 /// The tokens inside signed URLs (spec §5.8, §5.9): compact JWS over the object's
-/// `<bucket>/<name>`, scoped for download or upload, signed with the shared secret.
+/// `<bucket>/<name>`, scoped for download or upload, signed with the URL-signing secret (the JWKS
+/// `urlSigningKey`, or the shared secret) and verified only with it (`JWTVerifier.urlTokens`).
 public struct SignedURLTokens: Sendable {
     /// What a token lets its bearer do.
     public enum Scope: String, Sendable {
@@ -70,10 +71,14 @@ public struct SignedURLTokens: Sendable {
     }
 
     /// Verifies `token` for `scope` on `url`. Tokens minted before scopes existed count as
-    /// upload tokens when they carry `upsert`, as download tokens otherwise.
+    /// upload tokens when they carry `upsert`, as download tokens otherwise. A download token made
+    /// for a render (it carries `transformations`) serves only the render route (`forRender`).
     ///
-    /// Throws `InvalidJWT` (bad or expired token) or `InvalidSignature` (wrong scope or object).
-    public func verify(_ token: String, scope: Scope, url: String, now: Date = Date()) async throws(StorageError) -> Claims {
+    /// Throws `InvalidJWT` (bad, expired or never-expiring token) or `InvalidSignature` (wrong
+    /// scope or object).
+    public func verify(
+        _ token: String, scope: Scope, url: String, forRender: Bool = false, now: Date = Date()
+    ) async throws(StorageError) -> Claims {
         let verified: VerifiedJWT
         do {
             verified = try await verifier.verify(token, now: now)
@@ -89,6 +94,9 @@ public struct SignedURLTokens: Sendable {
         case .download: scoped = tokenScope == Scope.download.rawValue || (tokenScope == nil && !hasUpsert)
         }
         guard scoped else { throw StorageError.invalidSignature("Token is not scoped for \(scope.rawValue)") }
+        if scope == .download, !forRender, claims["transformations"] != nil {
+            throw StorageError.invalidSignature("Token is for an image render, not a download")
+        }
         guard claims["url"]?.stringValue == url else { throw StorageError.invalidSignature() }
         return Claims(
             url: url, owner: claims["owner"]?.stringValue, upsert: claims["upsert"]?.boolValue ?? false,

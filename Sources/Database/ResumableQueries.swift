@@ -12,13 +12,16 @@ public struct NewResumableUpload: Sendable {
     public var userMetadata: JSONValue?
     public var upsert: Bool
     public var ownerSub: String?
+    /// Who created it, the only caller (besides the service role) who may reach it.
+    public var creator: ResumableCreator
     /// The backend pieces' starting state, as JSON.
     public var pieces: String
 
     public init(
         id: ResumableUploadID, uploadLength: Int64?, sizeLimit: Int64, contentType: String, cacheControl: String,
-        userMetadata: JSONValue?, upsert: Bool, ownerSub: String?, pieces: String
+        userMetadata: JSONValue?, upsert: Bool, ownerSub: String?, creator: ResumableCreator, pieces: String
     ) {
+        self.creator = creator
         self.id = id
         self.uploadLength = uploadLength
         self.sizeLimit = sizeLimit
@@ -29,6 +32,14 @@ public struct NewResumableUpload: Sendable {
         self.ownerSub = ownerSub
         self.pieces = pieces
     }
+}
+
+/// Who created a resumable upload.
+public enum ResumableCreator: Sendable, Equatable {
+    /// A caller with a JWT: its `sub`, or its role when the token has no `sub`.
+    case caller(sub: String?, role: String)
+    /// A holder of a signed upload token for the object.
+    case signedToken
 }
 
 /// One row of `storage_api.resumable_uploads`, read together with the database clock (leases
@@ -43,6 +54,7 @@ public struct ResumableUploadRow: Sendable {
     public var userMetadata: JSONValue?
     public var upsert: Bool
     public var ownerSub: String?
+    public var creator: ResumableCreator
     public var pieces: String
     public var leaseEpoch: Int64
     public var leaseHeld: Bool
@@ -83,7 +95,7 @@ extension StorageDatabase {
     static let resumableColumns = """
         id, upload_length, size_limit, received, content_type, cache_control, user_metadata, upsert, owner_sub,
         pieces::text, lease_epoch, (lease_expires_at IS NOT NULL AND lease_expires_at > now()), created_at, expires_at,
-        completed_at, now()
+        completed_at, now(), creator_sub, creator_role, created_signed
         """
 
     /// Records a new upload, expiring `lifetime` from now (database time).
@@ -104,14 +116,24 @@ extension StorageDatabase {
             binds.append(upload.ownerSub)
             binds.append(upload.pieces)
             binds.append(milliseconds)
+            switch upload.creator {
+            case .caller(let sub, let role):
+                binds.append(sub)
+                binds.append(role)
+                binds.append(false)
+            case .signedToken:
+                binds.append(String?.none)
+                binds.append(String?.none)
+                binds.append(true)
+            }
             let rows = try await transaction.query(
                 PostgresQuery(
                     unsafeSQL: """
                         INSERT INTO storage_api.resumable_uploads
                           (id, bucket_id, name, version, upload_length, size_limit, content_type, cache_control,
-                           user_metadata, upsert, owner_sub, pieces, expires_at)
+                           user_metadata, upsert, owner_sub, pieces, expires_at, creator_sub, creator_role, created_signed)
                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb,
-                                now() + make_interval(secs => $13::bigint / 1000.0))
+                                now() + make_interval(secs => $13::bigint / 1000.0), $14, $15, $16)
                         RETURNING \(Self.resumableColumns)
                         """, binds: binds))
             return try Self.decodeResumable(rows)!
@@ -155,7 +177,7 @@ extension StorageDatabase {
     /// renewal and keeps what is durable.
     public func requestResumableRelease(_ id: ResumableUploadID) async throws {
         try await internalTransaction { transaction in
-            try await transaction.query(
+            _ = try await transaction.query(
                 "UPDATE storage_api.resumable_uploads SET release_requested = true WHERE id = \(id.encoded) AND lease_expires_at > now()")
         }
     }
@@ -184,7 +206,7 @@ extension StorageDatabase {
     /// Gives the lease up (a no-op if it was already taken over).
     public func releaseResumableLease(_ lease: ResumableLease) async throws {
         try await internalTransaction { transaction in
-            try await transaction.query(
+            _ = try await transaction.query(
                 """
                 UPDATE storage_api.resumable_uploads SET lease_expires_at = NULL, release_requested = false
                 WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch)
@@ -251,7 +273,7 @@ extension StorageDatabase {
         guard let row = rows.first else { return nil }
         let (id, length, limit, received, contentType, cacheControl, userMetadata, upsert, owner) = try row.decode(
             (String, Int64?, Int64, Int64, String, String, JSONValue?, Bool, String?).self)
-        var cells = row.makeRandomAccess()
+        let cells = row.makeRandomAccess()
         let pieces = try cells[9].decode(String.self)
         let epoch = try cells[10].decode(Int64.self)
         let held = try cells[11].decode(Bool.self)
@@ -259,11 +281,16 @@ extension StorageDatabase {
         let expiresAt = try cells[13].decode(Date.self)
         let completedAt = try cells[14].decode(Date?.self)
         let now = try cells[15].decode(Date.self)
-        _ = cells
+        let creatorSub = try cells[16].decode(String?.self)
+        let creatorRole = try cells[17].decode(String?.self)
+        let createdSigned = try cells[18].decode(Bool.self)
+        // Uploads recorded before creators were: their owner is taken as the creator.
+        let creator: ResumableCreator = createdSigned
+            ? .signedToken : .caller(sub: creatorSub ?? (creatorRole == nil ? owner : nil), role: creatorRole ?? "authenticated")
         return ResumableUploadRow(
             id: try ResumableUploadID(encoded: Substring(id)), uploadLength: length, sizeLimit: limit, received: received,
             contentType: contentType, cacheControl: cacheControl, userMetadata: userMetadata, upsert: upsert,
-            ownerSub: owner, pieces: pieces, leaseEpoch: epoch, leaseHeld: held, createdAt: createdAt,
+            ownerSub: owner, creator: creator, pieces: pieces, leaseEpoch: epoch, leaseHeld: held, createdAt: createdAt,
             expiresAt: expiresAt, completedAt: completedAt, databaseNow: now)
     }
 

@@ -147,6 +147,18 @@ public final class StorageDatabase: Service, Sendable {
         }
     }
 
+    /// Runs one statement on a pooled connection, outside any transaction (Postgres commits it
+    /// by itself): the server's own bookkeeping, where one round trip is enough.
+    @discardableResult
+    func statement(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let logger = self.logger
+        do {
+            return try await withConnection { connection in try await connection.run(query, logger: logger) }
+        } catch {
+            throw DatabaseErrors.map(error)
+        }
+    }
+
     /// Checks that the database answers (used by `/health`).
     public func ping() async throws {
         let logger = self.logger
@@ -209,6 +221,22 @@ public struct Transaction: Sendable {
                    set_config('storage.allow_delete_query', 'true', true)
             """,
             logger: logger)
+    }
+
+    /// Runs `body` inside a savepoint that is always rolled back: the RLS probe of an upload,
+    /// in a transaction that goes on to commit other work (the upload's write record). Settings
+    /// `body` changes (the caller's role) are undone with it.
+    public func probing<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
+        try await connection.run("SAVEPOINT probe", logger: logger)
+        let result: Result
+        do {
+            result = try await body()
+        } catch {
+            _ = try? await connection.run("ROLLBACK TO SAVEPOINT probe", logger: logger)
+            throw error
+        }
+        try await connection.run("ROLLBACK TO SAVEPOINT probe", logger: logger)
+        return result
     }
 
     /// Runs one statement and returns all its rows.

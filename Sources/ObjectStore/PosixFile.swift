@@ -109,6 +109,8 @@ enum PosixFile {
     /// Creates `path` and its missing parents.
     static func makeDirectories(_ path: String) throws(ObjectStoreError) {
         if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+        // A file where a folder must go is a broken layout, not a missing object.
+        if errno == ENOTDIR { throw ObjectStoreError(.io, "mkdir \(path): a path component is not a folder") }
         guard errno == ENOENT else { throw error("mkdir", path: path) }
         let parent = parentDirectory(of: path)
         guard parent != path, !parent.isEmpty else { throw error("mkdir", path: path) }

@@ -33,6 +33,10 @@ struct EnvelopeMiddleware: RouterMiddleware {
         if request.method == .head { response.body = ResponseBody() }
         cors.decorate(&response, request: request)
         response.headers[.xRequestID] = context.requestID
+        // Objects are served from the API's own origin: no browser may sniff them into HTML or
+        // run what they contain (an uploaded SVG or XHTML page would otherwise be stored XSS).
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.contentSecurityPolicy] = "sandbox"
 
         let elapsed = ContinuousClock.now - started
         logger.info(
@@ -70,7 +74,14 @@ struct EnvelopeMiddleware: RouterMiddleware {
             logger.error(
                 "request failed",
                 metadata: ["request_id": .string(context.requestID), "code": .string(storageError.code.description),
-                           "error": .string(storageError.message)])
+                           "error": .string(storageError.message),
+                           "cause": .string(storageError.underlying.map { String(reflecting: $0) } ?? "")])
+        } else if let cause = storageError.underlying {
+            // The client heard the catalogue's words; the detail behind them is for operators.
+            logger.info(
+                "request refused",
+                metadata: ["request_id": .string(context.requestID), "code": .string(storageError.code.description),
+                           "cause": .string(String(reflecting: cause))])
         }
         // Envelope rendering cannot fail; the fallback only satisfies the signature.
         return (try? storageError.response(from: request, context: context)) ?? Response(status: .internalServerError)

@@ -17,6 +17,17 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
     static let maximumFields = 10
     /// Longest text field kept.
     static let maximumFieldBytes = 1 << 20
+    /// Most bytes one part's header block may take (decisions: 16 KiB). The parser grows a
+    /// header by copying it, so it is never handed more than this without a body in between.
+    static let maximumHeaderBytes = 16 << 10
+    /// Most bytes before the file part: the fields that are kept, their headers, and some slack
+    /// for ignored ones. Past it the form is refused rather than parsed on.
+    static let maximumBytesBeforeFile = maximumFields * (maximumFieldBytes + maximumHeaderBytes) + (1 << 20)
+    /// Bytes handed to the parser at a time while it may be reading headers.
+    static let headerSliceBytes = 2 << 10
+
+    static let headersTooLarge = StorageError.invalidRequest("A multipart part's headers exceed 16 KiB")
+    static let fieldsTooLarge = StorageError.entityTooLarge("The form fields before the file exceed the maximum allowed size")
 
     private enum Event {
         case header(String, String)
@@ -39,6 +50,11 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
     /// The parser has entered the file part's body (and, until `fileFinished`, not left it).
     private var fileBodyStarted = false
     private var fileFinished = false
+    /// Bytes handed to the parser since the current part's headers (or the preamble) began;
+    /// nil while the parser is inside a part's body.
+    private var headerBytes: Int? = 0
+    /// Bytes handed to the parser before the file part's body.
+    private var bytesBeforeFile = 0
 
     /// Text fields that preceded the file part.
     private(set) var fields: [String: String] = [:]
@@ -54,6 +70,7 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
         self.partDelimiter = PartDelimiter(boundary: boundary)
         parser.onHeader = { [unowned self] name, value in events.append(.header(name, value)) }
         parser.onBody = { [unowned self] buffer in
+            headerBytes = nil
             // Coalesce the parser's many small slices into one buffer per request chunk.
             if case .body(var pending)? = events.last, events.count > eventIndex {
                 pending.writeBuffer(&buffer)
@@ -62,7 +79,10 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
                 events.append(.body(buffer))
             }
         }
-        parser.onPartComplete = { [unowned self] in events.append(.complete) }
+        parser.onPartComplete = { [unowned self] in
+            headerBytes = 0
+            events.append(.complete)
+        }
     }
 
     /// The boundary parameter of a `multipart/form-data` content type.
@@ -133,14 +153,43 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
                     events.append(.body(bytes))
                 }
             }
-            do {
-                if chunk.readableBytes > 0 { try parser.execute(chunk) }
-            } catch {
-                throw StorageError.invalidRequest("Malformed multipart/form-data body")
+            if fileBodyStarted {
+                try execute(chunk)
+            } else {
+                try executeBeforeFile(chunk)
             }
         }
         defer { eventIndex += 1 }
         return events[eventIndex]
+    }
+
+    private func execute(_ bytes: ByteBuffer) throws {
+        do {
+            if bytes.readableBytes > 0 { try parser.execute(bytes) }
+        } catch {
+            throw StorageError.invalidRequest("Malformed multipart/form-data body")
+        }
+    }
+
+    /// Feeds the parser before the file part's body in slices, so that no header block grows
+    /// past `maximumHeaderBytes` (checked after each slice) and the form stays within
+    /// `maximumBytesBeforeFile`. Once the file part's body has begun, whole chunks go in.
+    private func executeBeforeFile(_ chunk: ByteBuffer) throws {
+        var chunk = chunk
+        while chunk.readableBytes > 0, let slice = chunk.readSlice(length: Swift.min(Self.headerSliceBytes, chunk.readableBytes)) {
+            bytesBeforeFile += slice.readableBytes
+            guard bytesBeforeFile <= Self.maximumBytesBeforeFile else { throw Self.fieldsTooLarge }
+            let counted = headerBytes
+            try execute(slice)
+            // Still in the same header block: every byte of the slice was header.
+            if let counted, let now = headerBytes, now == counted {
+                headerBytes = counted + slice.readableBytes
+                // The delimiter line ahead of the headers is counted too; allow for it.
+                guard counted + slice.readableBytes <= Self.maximumHeaderBytes + partDelimiter.bytes.count + 4 else {
+                    throw Self.headersTooLarge
+                }
+            }
+        }
     }
 
     /// The file bytes; single pass.

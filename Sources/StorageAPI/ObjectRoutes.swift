@@ -49,7 +49,8 @@ struct ObjectRoutes: Sendable {
         try BucketName.validate(bucket)
         try ObjectKey.validate(key)
         let object = try await UploadBodies.upload(
-            request, bucket: bucket, key: key, upsert: upsert, operation: operation
+            request, bucket: bucket, key: key, upsert: upsert, operation: operation,
+            destination: { try await service.uploadDestination(bucketID: bucket, name: key, caller: caller, operation: operation) }
         ) { uploadRequest in try await service.upload(uploadRequest, caller: caller) }
         return Responses.json(.object([
             ("Id", .string(object.id.uuidString.lowercased())),
@@ -159,7 +160,7 @@ struct ObjectRoutes: Sendable {
             copyMetadata: try body.boolean("copyMetadata") ?? true,
             mimeType: try metadata?.string("mimetype"),
             cacheControl: try metadata?.string("cacheControl"),
-            userMetadata: UploadBodies.userMetadata(base64: request.headers[.xMetadata]))
+            userMetadata: try UploadBodies.userMetadata(base64: request.headers[.xMetadata]))
         let object = try await service.copyObject(copyRequest, caller: caller)
         return Responses.json(.object(
             [("Id", .string(object.id.uuidString.lowercased())), ("Key", .string("\(destinationBucket)/\(destinationKey)"))]
@@ -180,12 +181,11 @@ struct ObjectRoutes: Sendable {
 
 /// Turns an upload request body (multipart form or raw bytes) into an `UploadRequest` (spec §5.1).
 enum UploadBodies {
-    /// Longest accepted custom metadata document.
-    static let maximumUserMetadataBytes = 1 << 20
-
-    /// Parses the body's form and hands the streaming upload to `perform`.
+    /// Parses the body's form and hands the streaming upload to `perform`. A form's bucket is
+    /// looked up through `destination` before any of its body is read.
     static func upload<Result>(
         _ request: Request, bucket: String, key: String, upsert: Bool, operation: StorageOperation,
+        destination: () async throws -> UploadDestination,
         perform: (UploadRequest<ByteStream>) async throws -> Result
     ) async throws -> Result {
         let contentType = request.headers[.contentType] ?? ""
@@ -194,9 +194,10 @@ enum UploadBodies {
             guard let boundary = MultipartUpload.boundary(fromContentType: contentType) else {
                 throw StorageError.invalidRequest("Multipart: Boundary not found")
             }
+            let target = try await destination()
             let form = try await MultipartUpload.read(request.body, boundary: boundary)
             if let field = form.oversizedField, field == "metadata" || field == "userMetadata" {
-                throw StorageError.entityTooLarge("The user_metadata exceeded the maximum allowed size")
+                throw UserMetadata.tooLarge
             }
             let cacheControl = form.fields["cacheControl"].flatMap { $0.isEmpty ? nil : "max-age=\($0)" } ?? "no-cache"
             // As busboy reports it: the part's type without parameters.
@@ -205,36 +206,29 @@ enum UploadBodies {
                 ?? partType.flatMap { $0.isEmpty ? nil : $0 } ?? "application/octet-stream"
             return try await perform(UploadRequest(
                 bucketID: bucket, name: key, upsert: upsert, mimeType: mimeType, cacheControl: cacheControl,
-                userMetadata: userMetadata(json: form.fields["metadata"] ?? form.fields["userMetadata"]),
+                userMetadata: try userMetadata(json: form.fields["metadata"] ?? form.fields["userMetadata"]),
                 xRobotsTag: request.headers[.xRobotsTag], declaredLength: request.declaredContentLength,
-                exactLength: nil, body: ByteStream(form), operation: operation))
+                exactLength: nil, body: ByteStream(form), operation: operation, destination: target))
         }
         return try await perform(UploadRequest(
             bucketID: bucket, name: key, upsert: upsert,
             mimeType: contentType.isEmpty ? "application/octet-stream" : contentType,
             cacheControl: request.headers[.cacheControl] ?? "no-cache",
-            userMetadata: userMetadata(base64: request.headers[.xMetadata]),
+            userMetadata: try userMetadata(base64: request.headers[.xMetadata]),
             xRobotsTag: request.headers[.xRobotsTag], declaredLength: request.declaredContentLength,
             exactLength: request.declaredContentLength, body: ByteStream(ClientBody(base: request.body)), operation: operation))
     }
 
-    /// `x-metadata`: base64 of a JSON document; anything invalid is ignored (spec §5.1).
-    static func userMetadata(base64: String?) -> JSONValue? {
-        guard let base64, let data = Data(base64Encoded: base64) else { return nil }
-        return userMetadata(json: String(decoding: data, as: UTF8.self))
+    /// `x-metadata`: base64 of a JSON object (decisions: anything else is refused).
+    static func userMetadata(base64: String?) throws(StorageError) -> JSONValue? {
+        guard let base64 else { return nil }
+        return try UserMetadata.parse(base64: base64)
     }
 
-    /// A JSON metadata field, spread into an object as upstream does; invalid JSON is ignored.
-    static func userMetadata(json: String?) -> JSONValue? {
-        guard let json, let value = try? JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)) else { return nil }
-        switch value {
-        case .object: return value
-        case .array(let elements):
-            return .object(Dictionary(uniqueKeysWithValues: elements.enumerated().map { (String($0.offset), $0.element) }))
-        case .string(let text):
-            return .object(Dictionary(uniqueKeysWithValues: text.enumerated().map { (String($0.offset), .string(String($0.element))) }))
-        default: return .object([:])
-        }
+    /// A JSON metadata field (form field, TUS metadata): a JSON object, or refused.
+    static func userMetadata(json: String?) throws(StorageError) -> JSONValue? {
+        guard let json else { return nil }
+        return try UserMetadata.parse(json: json)
     }
 }
 

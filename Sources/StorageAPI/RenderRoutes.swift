@@ -30,7 +30,7 @@ struct RenderRoutes: Sendable {
         }
         router.get("render/image/sign/:bucket/**") { request, _ in
             let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
-            let claims = try await SignedAccess.verify(request, tokens: tokens, bucket: bucket, key: key)
+            let claims = try await SignedAccess.verify(request, tokens: tokens, bucket: bucket, key: key, forRender: true)
             // The token carries the transformations; the query cannot change them.
             let transformation = ImageTransformation.fromTokenClaim(
                 claims.transformations ?? "", format: claims.format, limits: limits)

@@ -98,13 +98,14 @@ struct SignedDownloadRoutes: Sendable {
 /// The `token` query parameter of signed URLs.
 enum SignedAccess {
     static func verify(
-        _ request: Request, tokens: SignedURLTokens, scope: SignedURLTokens.Scope = .download, bucket: String, key: String
+        _ request: Request, tokens: SignedURLTokens, scope: SignedURLTokens.Scope = .download, bucket: String, key: String,
+        forRender: Bool = false
     ) async throws -> SignedURLTokens.Claims {
         guard let token = request.query["token"] else {
             throw StorageError.validation("querystring must have required property 'token'")
         }
         try BucketName.validate(bucket)
         try ObjectKey.validate(key)
-        return try await tokens.verify(token, scope: scope, url: "\(bucket)/\(key)")
+        return try await tokens.verify(token, scope: scope, url: "\(bucket)/\(key)", forRender: forRender)
     }
 }

@@ -26,7 +26,7 @@ struct SignedUploadRoutes: Sendable {
         try await service.authorizeSignedUploadURL(
             bucketID: bucket, name: key, upsert: upsert, mimeType: request.headers[.contentType],
             declaredLength: request.declaredContentLength,
-            userMetadata: UploadBodies.userMetadata(base64: request.headers[.xMetadata]), caller: caller)
+            userMetadata: try UploadBodies.userMetadata(base64: request.headers[.xMetadata]), caller: caller)
         let url = "\(bucket)/\(key)"
         let token = tokens.uploadToken(url: url, owner: caller.jwt?.sub, upsert: upsert, expiresIn: lifetime)
         return Responses.json(.object([
@@ -40,7 +40,10 @@ struct SignedUploadRoutes: Sendable {
         let claims = try await SignedAccess.verify(request, tokens: tokens, scope: .upload, bucket: bucket, key: key)
         let caller = authenticator.anonymous(request)
         _ = try await UploadBodies.upload(
-            request, bucket: bucket, key: key, upsert: claims.upsert, operation: .objectUploadSigned
+            request, bucket: bucket, key: key, upsert: claims.upsert, operation: .objectUploadSigned,
+            destination: {
+                try await service.uploadDestination(bucketID: bucket, name: key, caller: caller, operation: .objectUploadSigned)
+            }
         ) { uploadRequest in try await service.uploadSigned(uploadRequest, owner: claims.owner, caller: caller) }
         return Responses.json(.object([("Key", .string("\(bucket)/\(key)"))]))
     }

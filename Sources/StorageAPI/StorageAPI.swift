@@ -17,13 +17,16 @@ public struct APISettings: Sendable {
     public var imageTransformation: ImageTransformation.Limits?
     /// The Prometheus text of `GET /metrics`.
     public var metricsText: @Sendable () -> String
+    /// The bearer token `GET /metrics` requires (`METRICS_AUTH_TOKEN`); nil leaves it open.
+    public var metricsToken: String?
 
     public init(
         signedUploadLifetime: Int64 = 7200, publicURL: URL? = nil,
         imageTransformation: ImageTransformation.Limits? = ImageTransformation.Limits(),
-        metricsText: @escaping @Sendable () -> String = { "" }
+        metricsText: @escaping @Sendable () -> String = { "" }, metricsToken: String? = nil
     ) {
         self.metricsText = metricsText
+        self.metricsToken = metricsToken
         self.signedUploadLifetime = signedUploadLifetime
         self.publicURL = publicURL
         self.imageTransformation = imageTransformation
@@ -60,7 +63,8 @@ public struct StorageAPI: Sendable {
         router.add(middleware: TrafficMetricsMiddleware())
         router.add(middleware: EnvelopeMiddleware(cors: cors, logger: logger))
         for mount in [router.group(""), router.group(RouterPath(StoragePath.mountPrefix))] {
-            HealthRoutes(service: service, metricsText: settings.metricsText).register(on: mount)
+            HealthRoutes(service: service, metricsText: settings.metricsText, metricsToken: settings.metricsToken)
+                .register(on: mount)
             BucketRoutes(service: service, authenticator: authenticator).register(on: mount)
             ObjectRoutes(service: service, authenticator: authenticator).register(on: mount)
             ReadRoutes(service: service, authenticator: authenticator, imageLimits: settings.imageTransformation)
@@ -86,11 +90,17 @@ public struct StorageAPI: Sendable {
 struct HealthRoutes: Sendable {
     let service: StorageService
     let metricsText: @Sendable () -> String
+    let metricsToken: String?
 
     func register(on router: some RouterMethods<StorageRequestContext>) {
         router.get("status") { _, _ in Response(status: .ok) }
-        router.get("metrics") { _, _ in
-            Response(
+        router.get("metrics") { request, _ in
+            if let metricsToken, !Self.constantTimeEqual(Authenticator.token(request) ?? "", metricsToken) {
+                var response = Responses.json(StorageError.metricsTokenRequired.envelope, status: .unauthorized)
+                response.headers[.wwwAuthenticate] = "Bearer"
+                return response
+            }
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: metricsText())))
         }
@@ -107,4 +117,19 @@ struct HealthRoutes: Sendable {
                 status: healthy ? .ok : .serviceUnavailable)
         }
     }
+}
+
+extension HealthRoutes {
+    /// Compares without an early exit, so response times do not reveal how much of a guess was right.
+    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
+        let a = Array(lhs.utf8), b = Array(rhs.utf8)
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+extension StorageError {
+    static let metricsTokenRequired = StorageError(
+        code: .accessDenied, statusCode: 401, error: "Unauthorized", message: "A valid metrics token is required",
+        httpStatus: 401)
 }

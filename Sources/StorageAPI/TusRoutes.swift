@@ -86,7 +86,7 @@ struct TusRoutes: Sendable {
                 bucketID: bucket, name: name, length: length,
                 contentType: metadata["contentType"].flatMap { $0.isEmpty ? nil : $0 },
                 cacheControl: Self.cacheControl(metadata["cacheControl"]),
-                userMetadata: UploadBodies.userMetadata(json: metadata["metadata"]),
+                userMetadata: try UploadBodies.userMetadata(json: metadata["metadata"]),
                 upsert: request.headers[.xUpsert] == "true")
             var status = try await service.createResumableUpload(
                 creation, authority: authority, operation: signed ? .tusCreateSigned : .tusCreate)
@@ -113,8 +113,8 @@ struct TusRoutes: Sendable {
     }
 
     func head(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Response {
-        try await onUpload(request, context: context, signed: signed, checks: {}) { id, _, _ in
-            let status = try await service.resumableUploadStatus(id)
+        try await onUpload(request, context: context, signed: signed, checks: {}) { id, authority, _ in
+            let status = try await service.resumableUploadStatus(id, authority: authority)
             var headers = Self.protocolHeaders
             headers[.cacheControl] = "no-store"
             headers[.uploadOffset] = String(status.offset)
@@ -172,8 +172,8 @@ struct TusRoutes: Sendable {
     func progress(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Response {
         let caller = try await jwtCaller(request, signed: signed)
         let id = try uploadID(context)
-        _ = try await authority(request, caller: caller, bucket: id.bucketID, name: id.name)
-        let status = try await service.resumableUploadStatus(id)
+        let authority = try await authority(request, caller: caller, bucket: id.bucketID, name: id.name)
+        let status = try await service.resumableUploadStatus(id, authority: authority)
         let members: [(String, JSONOutput)] = [
             ("id", .string(id.encoded)), ("bucketName", .string(id.bucketID)), ("objectName", .string(id.name)),
             ("offset", .integer(status.offset)),

@@ -1,44 +1,71 @@
-/// Bucket `allowed_mime_types` rules (spec §6.4).
-public enum AllowedMimeTypes {
-    /// Longest accepted entry.
-    public static let maximumEntryLength = 1000
+/// Media types as this server accepts them (docs/contract.md §6.4, "Hardening"): `type/subtype`,
+/// each an RFC 9110 token, optionally followed by `;` parameters. Anything else is
+/// InvalidMimeType, whether it is declared by an upload or listed on a bucket.
+public enum MediaType {
+    /// Longest accepted value (a bucket entry or a declared type).
+    public static let maximumLength = 1000
 
-    /// Checks the entries a client wants to store on a bucket: each is `type/subtype` (letters,
-    /// digits, `+ . -`, optionally followed by `;parameters`) or anything ending in `*`.
-    public static func validate(_ entries: [String]) throws(StorageError) {
-        for entry in entries where !isValidEntry(entry) {
-            throw .invalidMimeType(entry)
+    /// Whether `value` is `type/subtype[; parameters]`.
+    ///
+    /// Parameters are not parsed further, but may hold only visible ASCII, spaces and tabs: the
+    /// value is sent back as a `Content-Type` header.
+    public static func isValid(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        guard !bytes.isEmpty, bytes.count <= maximumLength else { return false }
+        var index = 0
+        func token() -> Bool {
+            let start = index
+            while index < bytes.count, isTokenByte(bytes[index]) { index += 1 }
+            return index > start
+        }
+        guard token(), index < bytes.count, bytes[index] == UInt8(ascii: "/") else { return false }
+        index += 1
+        guard token() else { return false }
+        while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index += 1 }
+        guard index < bytes.count else { return true }
+        guard bytes[index] == UInt8(ascii: ";") else { return false }
+        return bytes[(index + 1)...].allSatisfy { $0 == 9 || (0x20...0x7E).contains($0) }
+    }
+
+    /// Throws InvalidMimeType unless `value` is a well-formed media type.
+    public static func validate(_ value: String) throws(StorageError) {
+        guard isValid(value) else { throw .invalidMimeType(value) }
+    }
+
+    /// RFC 9110 `tchar`.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return tokenPunctuation.contains(byte)
         }
     }
 
-    static func isValidEntry(_ entry: String) -> Bool {
-        guard !entry.isEmpty, entry.utf8.count <= maximumEntryLength else { return false }
-        if entry.hasSuffix("*") { return true }
-        let essence = entry.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        let parts = essence.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return false }
-        return parts.allSatisfy { part in !part.isEmpty && part.utf8.allSatisfy(isTokenByte) }
-    }
+    private static let tokenPunctuation = Set("!#$%&'*+-.^_`|~".utf8)
+}
 
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "-"):
-            return true
-        default:
-            return false
+/// Bucket `allowed_mime_types` rules (docs/contract.md §6.4).
+public enum AllowedMimeTypes {
+    /// Checks the entries a client wants to store on a bucket: each is a media type
+    /// (`image/png`, `text/*`, `text/plain;charset=utf-8`).
+    public static func validate(_ entries: [String]) throws(StorageError) {
+        for entry in entries where !MediaType.isValid(entry) {
+            throw .invalidMimeType(entry)
         }
     }
 
     /// Whether an upload of `mimeType` may go into a bucket allowing `allowed`.
     ///
-    /// An empty or absent list allows everything. Otherwise the type part must be equal and the
-    /// subtype either `*` or identical; the comparison is case-sensitive and includes parameters,
-    /// as upstream (so `text/plain;charset=UTF-8` does not match `text/plain`, and `*/*` matches nothing).
+    /// An empty or absent list allows everything. Otherwise `mimeType` must be a well-formed
+    /// media type whose type part equals an entry's and whose subtype is the entry's or the entry
+    /// has `*`. As upstream, the comparison is case-sensitive and includes parameters (so
+    /// `text/plain;charset=UTF-8` does not match `text/plain`, and `*/*` matches nothing).
     public static func allows(_ mimeType: String, in allowed: [String]?) -> Bool {
         guard let allowed, !allowed.isEmpty else { return true }
+        guard MediaType.isValid(mimeType) else { return false }
         let (type, subtype) = split(mimeType)
-        guard subtype != nil else { return false }
         return allowed.contains { entry in
             let (allowedType, allowedSubtype) = split(entry)
             return allowedType == type && (allowedSubtype == "*" || allowedSubtype == subtype)
@@ -50,9 +77,9 @@ public enum AllowedMimeTypes {
         guard allows(mimeType, in: allowed) else { throw .invalidMimeType(mimeType) }
     }
 
-    /// Splits on the first two `/`-separated components, as JavaScript's `split('/')` destructuring does.
-    private static func split(_ value: String) -> (Substring, Substring?) {
-        let parts = value.split(separator: "/", omittingEmptySubsequences: false)
-        return (parts[0], parts.count > 1 ? parts[1] : nil)
+    /// The parts before and after the `/` (a valid media type has exactly one).
+    private static func split(_ value: String) -> (Substring, Substring) {
+        let parts = value.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        return (parts[0], parts.count > 1 ? parts[1] : "")
     }
 }

@@ -94,6 +94,9 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     public let message: String
     /// Set when the HTTP status is not derived from `statusCode` by the legacy rule.
     private let httpStatusOverride: Int?
+    /// What caused the error (a Postgres or backend failure, with its paths and SQL), for the
+    /// log only: the client sees `message`, which never carries internals.
+    public private(set) var underlying: (any Error)?
 
     /// Creates an error; prefer the named constructors, which carry the catalogue's exact texts.
     public init(code: Code, statusCode: Int, error: String? = nil, message: String, httpStatus: Int? = nil) {
@@ -111,7 +114,24 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         return statusCode == 500 ? 500 : 400
     }
 
-    public var description: String { "\(code) (\(statusCode)): \(message)" }
+    /// The same error, remembering `cause` for the log.
+    public func causedBy(_ cause: any Error) -> StorageError {
+        var error = self
+        error.underlying = cause
+        return error
+    }
+
+    public var description: String {
+        let base = "\(code) (\(statusCode)): \(message)"
+        guard let underlying else { return base }
+        return "\(base) [cause: \(String(reflecting: underlying))]"
+    }
+
+    /// Errors are equal when a client would see the same envelope; causes are not compared.
+    public static func == (lhs: StorageError, rhs: StorageError) -> Bool {
+        lhs.code == rhs.code && lhs.statusCode == rhs.statusCode && lhs.error == rhs.error && lhs.message == rhs.message
+            && lhs.httpStatus == rhs.httpStatus
+    }
 }
 
 // MARK: - The catalogue (spec §3.2)

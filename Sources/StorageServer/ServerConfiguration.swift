@@ -51,6 +51,8 @@ public struct ServerConfiguration: Sendable {
     public var requestReadTimeoutMilliseconds: Int
     /// Uploads streaming at once before new ones get 429; 0 = no cap.
     public var maximumConcurrentUploads: Int
+    /// The bearer token `GET /metrics` requires (`METRICS_AUTH_TOKEN`); nil: open.
+    public var metricsAuthToken: String?
     public var logLevel: Logger.Level
 
     /// What a command needs: `migrate` only the database, `keys` only the secret.
@@ -93,6 +95,7 @@ public struct ServerConfiguration: Sendable {
           STORAGE_EMPTY_BUCKET_MAX               most objects POST /bucket/:id/empty removes, default 200000
           REQUEST_READ_TIMEOUT_MS                close connections silent this long mid-request or idle, default 30000 (0: never)
           MAX_CONCURRENT_UPLOADS                 uploads streaming at once before 429, default 512 (0: no cap)
+          METRICS_AUTH_TOKEN                     bearer token GET /metrics requires, default none (open)
           LOG_LEVEL                              trace, debug, info (default), notice, warning, error, critical
         """
 
@@ -196,6 +199,7 @@ public struct ServerConfiguration: Sendable {
             emptyBucketMaximum: try reader.integer("STORAGE_EMPTY_BUCKET_MAX", default: 200_000, in: 1...Int.max),
             requestReadTimeoutMilliseconds: try reader.integer("REQUEST_READ_TIMEOUT_MS", default: 30_000, in: 0...86_400_000),
             maximumConcurrentUploads: try reader.integer("MAX_CONCURRENT_UPLOADS", default: 512, in: 0...1_000_000),
+            metricsAuthToken: reader.string("METRICS_AUTH_TOKEN"),
             logLevel: level)
     }
 }

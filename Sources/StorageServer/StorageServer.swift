@@ -46,7 +46,7 @@ public enum StorageServer {
         } catch let error as MigrationError {
             throw StartupError(error.description)
         } catch {
-            throw StartupError("could not migrate the database: \(DatabaseErrors.map(error).message)")
+            throw StartupError("could not migrate the database: \(DatabaseErrors.map(error))")
         }
     }
 
@@ -85,13 +85,18 @@ public enum StorageServer {
         let database = StorageDatabase(configuration: configuration.database, logger: logger)
         let keys = try roleKeys(configuration)
         let verifier: JWTVerifier
+        let tokens: SignedURLTokens
         do {
             verifier = try JWTVerifier(
                 secret: configuration.jwtSecret, algorithm: configuration.jwtAlgorithm, jwks: configuration.jwks)
+            tokens = SignedURLTokens(
+                signer: try JWTSigner.urlTokens(
+                    secret: configuration.jwtSecret, algorithm: configuration.jwtAlgorithm, jwks: configuration.jwks),
+                verifier: try JWTVerifier.urlTokens(
+                    secret: configuration.jwtSecret, algorithm: configuration.jwtAlgorithm, jwks: configuration.jwks))
         } catch {
             throw StartupError("JWT_JWKS: \(error)")
         }
-        let signer = try JWTSigner(secret: configuration.jwtSecret, algorithm: configuration.jwtAlgorithm)
         let cleanups = CleanupQueue(logger: logger)
         let store = try makeObjectStore(configuration, cleanups: cleanups, logger: logger)
         let images = try makeRenderPool(configuration)
@@ -108,12 +113,12 @@ public enum StorageServer {
             cleanups: cleanups, images: images, logger: logger)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
-            tokens: SignedURLTokens(signer: signer, verifier: verifier),
+            tokens: tokens,
             cors: CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins),
             settings: APISettings(
                 signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL,
                 imageTransformation: images == nil ? nil : imageLimits,
-                metricsText: { metrics.emitToString() }),
+                metricsText: { metrics.emitToString() }, metricsToken: configuration.metricsAuthToken),
             logger: logger)
         var application = Application(
             router: api.router(),
@@ -204,7 +209,7 @@ struct CleanupRetries: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await cancelOnGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
             await queue.retry()
         }
         await queue.retry()
@@ -219,7 +224,7 @@ struct ResumableUploadSweeper: Service {
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await cancelOnGracefulShutdown { try await Task.sleep(for: interval) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             guard !Task.isShuttingDownGracefully else { return }
             await service.sweepResumableUploads()
         }

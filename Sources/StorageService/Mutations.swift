@@ -46,7 +46,10 @@ extension StorageService {
             }
             try await transaction.become(caller.session(.objectDelete))
             guard try await transaction.deleteObject(bucketID: bucketID, name: name) != nil else {
-                throw StorageError.accessDenied()
+                // Refused: a caller who can see the row is told so; one who cannot hears what a
+                // missing row answers, so the route is no existence oracle.
+                let visible = try await transaction.object(bucketID: bucketID, name: name) != nil
+                throw visible ? StorageError.accessDenied() : StorageError.noSuchKey
             }
             do {
                 try await store.deleteObjects([backendKey(row)])
@@ -86,6 +89,7 @@ extension StorageService {
     public func copyObject(_ request: CopyRequest, caller: Caller) async throws -> ObjectRecord {
         for bucket in [request.sourceBucket, request.destinationBucket] { try BucketName.validate(bucket) }
         for key in [request.sourceKey, request.destinationKey] { try ObjectKey.validate(key) }
+        if !request.copyMetadata, let mimeType = request.mimeType { try MediaType.validate(mimeType) }
         let source = try await findObject(
             bucketID: request.sourceBucket, name: request.sourceKey, caller: caller, access: .caller,
             operation: .objectCopy)
@@ -139,10 +143,18 @@ extension StorageService {
 
         // Authorize as the caller: the row must be visible and updatable to its new place.
         let source = try await database.rolledBack(superuser(caller, .objectMove)) { transaction -> ObjectRecord in
-            guard try await transaction.bucket(id: destinationBucket) != nil else { throw StorageError.noSuchBucket }
+            guard let destination = try await transaction.bucket(id: destinationBucket) else { throw StorageError.noSuchBucket }
             try await transaction.become(caller.session(.objectMove))
             guard let source = try await transaction.object(bucketID: sourceBucket, name: sourceKey) else {
                 throw StorageError.noSuchKey
+            }
+            // The destination bucket's rules hold for what arrives by move, as for a copy or an upload.
+            let metadata = source.objectMetadata
+            if !ObjectKey.isFolderPlaceholder(destinationKey) {
+                try AllowedMimeTypes.check(metadata?.mimetype ?? "application/octet-stream", in: destination.allowedMimeTypes)
+            }
+            if (metadata?.size ?? 0) > sizeLimit(for: destination, name: destinationKey) {
+                throw StorageError.entityTooLarge()
             }
             // Upstream's move is an UPDATE as the caller: a row its policies do not let it update
             // is not found (a destination its policies refuse raises 42501, AccessDenied).

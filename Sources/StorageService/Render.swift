@@ -1,5 +1,5 @@
 public import Foundation
-public import ImageTransform
+import ImageTransform
 import NIOCore
 public import ObjectStore
 public import StorageCore

@@ -115,6 +115,7 @@ extension StorageService {
     ) async throws -> ResumableStatus {
         try BucketName.validate(creation.bucketID)
         try ObjectKey.validate(creation.name)
+        if let contentType = creation.contentType { try MediaType.validate(contentType) }
         let id = ResumableUploadID(bucketID: creation.bucketID, name: creation.name, version: UUID().uuidString.lowercased())
         // A key the backend cannot hold would fail only at the first PATCH, with the row made.
         do {
@@ -152,7 +153,8 @@ extension StorageService {
             NewResumableUpload(
                 id: id, uploadLength: declared, sizeLimit: limit,
                 contentType: creation.contentType ?? "application/octet-stream", cacheControl: creation.cacheControl,
-                userMetadata: creation.userMetadata, upsert: upsert, ownerSub: owner.id, pieces: Self.encode(ResumablePieces())),
+                userMetadata: creation.userMetadata, upsert: upsert, ownerSub: owner.id, creator: Self.creator(authority),
+                pieces: Self.encode(ResumablePieces())),
             lifetime: settings.resumable.lifetime)
         if declared == 0 {
             return try await withResumableLease(id) { lease, row, watch in
@@ -163,9 +165,11 @@ extension StorageService {
         return Self.status(row)
     }
 
-    /// Where an upload stands (TUS HEAD): 404 when there is none, 410 once expired.
-    public func resumableUploadStatus(_ id: ResumableUploadID) async throws -> ResumableStatus {
+    /// Where an upload stands (TUS HEAD): 404 when there is none (or it is another's), 410
+    /// once expired.
+    public func resumableUploadStatus(_ id: ResumableUploadID, authority: ResumableAuthority) async throws -> ResumableStatus {
         guard let row = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+        try Self.checkReach(row, authority: authority)
         _ = try row.protocolState.status(at: row.databaseNow)
         return Self.status(row)
     }
@@ -177,6 +181,7 @@ extension StorageService {
         _ id: ResumableUploadID, chunk: ResumableChunk<Body>, authority: ResumableAuthority, operation: StorageOperation
     ) async throws -> ResumableStatus {
         guard let current = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+        try Self.checkReach(current, authority: authority)
         // Cheap refusals first: no lease is taken (or released from another request) for these.
         _ = try current.protocolState.checkPatch(
             offset: chunk.offset, uploadLength: chunk.uploadLength, contentLength: chunk.contentLength, at: current.databaseNow)
@@ -233,6 +238,7 @@ extension StorageService {
         _ id: ResumableUploadID, authority: ResumableAuthority, operation: StorageOperation
     ) async throws {
         guard let current = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+        try Self.checkReach(current, authority: authority)
         try current.protocolState.checkTermination()
         try await authorizeResumable(current, authority: authority, operation: operation)
         try await withResumableLease(id) { lease, row, _ in
@@ -278,14 +284,41 @@ extension StorageService {
 
     // MARK: - Steps
 
-    /// The RLS probe of a PATCH or DELETE, with the upload's declared type and length.
+    /// The RLS probe of a PATCH or DELETE, with the upload's declared type and length and its
+    /// owner (the creator's, also when the service role continues it).
     private func authorizeResumable(
         _ row: ResumableUploadRow, authority: ResumableAuthority, operation: StorageOperation
     ) async throws {
         guard case .caller(let caller) = authority else { return }
         try await probeResumableWrite(
             bucketID: row.id.bucketID, name: row.id.name, mimeType: row.contentType, length: row.uploadLength,
-            userMetadata: row.userMetadata, upsert: row.upsert, owner: caller.owner, caller: caller, operation: operation)
+            userMetadata: row.userMetadata, upsert: row.upsert, owner: Owner(sub: row.ownerSub), caller: caller,
+            operation: operation)
+    }
+
+    static func creator(_ authority: ResumableAuthority) -> ResumableCreator {
+        switch authority {
+        case .caller(let caller): .caller(sub: caller.jwt?.sub, role: caller.role)
+        case .signed: .signedToken
+        }
+    }
+
+    /// Only the creator reaches an upload: the same `sub` (or the same role when the creator's
+    /// token had none), or a signed token for uploads made with one; the service role reaches
+    /// every upload. Anyone else hears what a missing upload answers.
+    static func checkReach(_ row: ResumableUploadRow, authority: ResumableAuthority) throws {
+        switch (authority, row.creator) {
+        case (.caller(let caller), _) where caller.role == "service_role":
+            return
+        case (.caller(let caller), .caller(let sub?, _)) where caller.jwt?.sub == sub:
+            return
+        case (.caller(let caller), .caller(nil, let role)) where caller.jwt?.sub == nil && caller.role == role:
+            return
+        case (.signed, .signedToken):
+            return
+        default:
+            throw TusErrors.notFound
+        }
     }
 
     private func probeResumableWrite(

@@ -93,11 +93,13 @@ public struct StorageService: Sendable {
         guard let error = error as? ObjectStoreError else { return error }
         // A missing object or a key the backend refuses is the request's problem, not the backend's.
         if error.code != .notFound, error.code != .invalidKey { ServiceMetrics.backendError(store.backendName) }
+        // The backend's own words (paths, host names) go to the log through the cause only.
         switch error.code {
-        case .notFound: return StorageError.noSuchKeyInBackend
-        case .invalidKey: return StorageError.invalidKey(name)
-        case .noSpace: return StorageError.backendError("The storage backend is out of space")
-        default: return StorageError.backendError("The storage backend failed: \(error.message)")
+        case .notFound: return StorageError.noSuchKeyInBackend.causedBy(error)
+        case .invalidKey: return StorageError.invalidKey(name).causedBy(error)
+        case .noSpace: return StorageError.backendError("The storage backend is out of space").causedBy(error)
+        case .unavailable: return StorageError.backendError("The storage backend is unavailable").causedBy(error)
+        default: return StorageError.backendError("The storage backend failed").causedBy(error)
         }
     }
 
@@ -109,14 +111,17 @@ public struct StorageService: Sendable {
         await cleanups.run("delete \(keys.joined(separator: ", "))") { try await store.deleteObjects(keys) }
     }
 
-    /// Checks Postgres and the backend for `/health`.
+    /// Checks Postgres and the backend for `/health`: the failing part in a few words (the
+    /// detail, with its paths and hosts, is logged).
     public func health() async -> (database: String?, storage: String?) {
+        let logger = self.logger
         async let databaseProblem: String? = {
             do {
                 try await database.ping()
                 return nil
             } catch {
-                return (error as? StorageError)?.message ?? "\(error)"
+                logger.warning("health check: the database failed", metadata: ["error": "\(String(reflecting: error))"])
+                return "database does not answer"
             }
         }()
         async let storageProblem: String? = {
@@ -124,7 +129,8 @@ public struct StorageService: Sendable {
                 try await store.checkHealth()
                 return nil
             } catch {
-                return "\(store.backendName): \(error)"
+                logger.warning("health check: the storage backend failed", metadata: ["error": "\(String(reflecting: error))"])
+                return "\(store.backendName) backend does not answer"
             }
         }()
         return await (databaseProblem, storageProblem)

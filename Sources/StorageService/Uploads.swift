@@ -21,12 +21,15 @@ public struct UploadRequest<Body: AsyncSequence & Sendable>: Sendable where Body
     public var exactLength: Int64?
     public var body: Body
     public var operation: StorageOperation
+    /// The bucket, when it was looked up before the body was read (form uploads).
+    public var destination: UploadDestination?
 
     public init(
         bucketID: String, name: String, upsert: Bool, mimeType: String, cacheControl: String,
         userMetadata: JSONValue?, xRobotsTag: String? = nil, declaredLength: Int64?, exactLength: Int64?,
-        body: Body, operation: StorageOperation
+        body: Body, operation: StorageOperation, destination: UploadDestination? = nil
     ) {
+        self.destination = destination
         self.bucketID = bucketID
         self.name = name
         self.upsert = upsert
@@ -41,13 +44,31 @@ public struct UploadRequest<Body: AsyncSequence & Sendable>: Sendable where Body
     }
 }
 
+/// The bucket an upload goes to, looked up before any byte of its body is read.
+public struct UploadDestination: Sendable {
+    let bucket: Bucket
+}
+
 extension StorageService {
+    /// Looks up the bucket of an upload before its body is read, so a form sent to a missing
+    /// bucket is refused at once rather than after its fields.
+    public func uploadDestination(
+        bucketID: String, name: String, caller: Caller, operation: StorageOperation
+    ) async throws -> UploadDestination {
+        try BucketName.validate(bucketID)
+        try ObjectKey.validate(name)
+        let bucket = try await database.rolledBack(superuser(caller, operation)) { try await $0.bucket(id: bucketID) }
+        guard let bucket else { throw StorageError.noSuchBucket }
+        return UploadDestination(bucket: bucket)
+    }
+
     /// Uploads an object (spec §7.2): bucket lookup and RLS probe, then the bytes under a fresh
     /// version, then the row; the old version's bytes go after commit. On any failure after the
     /// bytes were written they are removed again.
     public func upload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> ObjectRecord {
         try BucketName.validate(request.bucketID)
         try ObjectKey.validate(request.name)
+        try MediaType.validate(request.mimeType)
         let limit = try await authorizeUpload(request, caller: caller)
         return try await storeUpload(request, limit: limit, owner: caller.owner, caller: caller)
     }
@@ -57,6 +78,7 @@ extension StorageService {
     public func uploadSigned<Body>(_ request: UploadRequest<Body>, owner: String?, caller: Caller) async throws -> ObjectRecord {
         try BucketName.validate(request.bucketID)
         try ObjectKey.validate(request.name)
+        try MediaType.validate(request.mimeType)
         let limit = try await authorizeUpload(request, caller: caller, probe: false)
         return try await storeUpload(request, limit: limit, owner: Owner(sub: owner), caller: caller)
     }
@@ -69,6 +91,7 @@ extension StorageService {
     ) async throws {
         try BucketName.validate(bucketID)
         try ObjectKey.validate(name)
+        if let mimeType { try MediaType.validate(mimeType) }
         let row = Self.probeRow(
             bucketID: bucketID, name: name, owner: caller.owner, mimeType: mimeType, declaredLength: declaredLength,
             userMetadata: userMetadata)
@@ -86,19 +109,23 @@ extension StorageService {
         }
     }
 
-    /// Looks the bucket up as superuser, checks its limits, and (unless `probe` is false)
-    /// probes the row as the caller. Returns the size limit to enforce while streaming.
+    /// Looks the bucket up as superuser (unless the request carries it already), checks its
+    /// limits, and (unless `probe` is false) probes the row as the caller. Returns the size limit
+    /// to enforce while streaming.
     func authorizeUpload<Body>(_ request: UploadRequest<Body>, caller: Caller, probe: Bool = true) async throws -> Int64 {
+        if let bucket = request.destination?.bucket {
+            let limit = try checkLimits(request, bucket: bucket)
+            if probe {
+                try await self.probe(probeRow(request, owner: caller.owner), upsert: request.upsert, caller: caller, operation: request.operation)
+            }
+            return limit
+        }
         do {
             return try await database.rolledBack(superuser(caller, request.operation)) { transaction in
                 guard let bucket = try await transaction.bucket(id: request.bucketID) else {
                     throw StorageError.noSuchBucket
                 }
-                let limit = sizeLimit(for: bucket, name: request.name)
-                if !ObjectKey.isFolderPlaceholder(request.name) {
-                    try AllowedMimeTypes.check(request.mimeType, in: bucket.allowedMimeTypes)
-                }
-                if let length = request.exactLength, length > limit { throw StorageError.entityTooLarge() }
+                let limit = try checkLimits(request, bucket: bucket)
                 if probe {
                     try await transaction.become(caller.session(request.operation))
                     try await transaction.probeObjectWrite(probeRow(request, owner: caller.owner), upsert: request.upsert)
@@ -108,6 +135,16 @@ extension StorageService {
         } catch let error as StorageError where error.code == .resourceAlreadyExists {
             throw StorageError.keyAlreadyExists
         }
+    }
+
+    /// The bucket's MIME rule and the size limit an upload of `request` must keep.
+    private func checkLimits<Body>(_ request: UploadRequest<Body>, bucket: Bucket) throws -> Int64 {
+        let limit = sizeLimit(for: bucket, name: request.name)
+        if !ObjectKey.isFolderPlaceholder(request.name) {
+            try AllowedMimeTypes.check(request.mimeType, in: bucket.allowedMimeTypes)
+        }
+        if let length = request.exactLength, length > limit { throw StorageError.entityTooLarge() }
+        return limit
     }
 
     /// The candidate row RLS policies judge: version `1` and the declared type and length.

@@ -143,6 +143,22 @@ struct SessionIntegrationTests {
         }
     }
 
+    /// Expects `body` to fail with `expected` (as a client sees it) keeping a cause that names `cause`.
+    static func expectMapped(
+        _ expected: StorageError, cause: String, _ body: () async throws -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
+        do {
+            try await body()
+            Issue.record("expected \(expected)", sourceLocation: sourceLocation)
+        } catch let error as StorageError {
+            #expect(error == expected, sourceLocation: sourceLocation)
+            #expect(String(reflecting: error.underlying as Any).contains(cause), sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected \(expected), got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
     @Test func postgresErrorsMapToTheCatalogue() async throws {
         try await ScratchDatabase.withDatabase { database, configuration in
             try await ScratchDatabase.administer(configuration, "INSERT INTO storage.buckets (id, name) VALUES ('b', 'b')")
@@ -151,20 +167,19 @@ struct SessionIntegrationTests {
                     try await transaction.insertBucket(id: "b", name: "b", owner: Owner(sub: nil), isPublic: false, fileSizeLimit: nil, allowedMimeTypes: nil, type: "STANDARD")
                 }
             }
-            await #expect(throws: StorageError.accessDenied("role \"no_such_role\" does not exist")) {
+            // Postgres' own words (role, type and encoding names) stay in the cause, for the log.
+            let invalid = StorageError.invalidParameter("A value in the request is not valid")
+            let refusals: [(StorageError, String, @Sendable (Transaction) async throws -> Void)] = [
+                (invalid, "invalid input syntax for type uuid", { _ = try await $0.scalar("SELECT 'nope'::uuid::text") }),
+                // A list offset over 2^31 from a request body, and NUL in a prefix: the caller's input.
+                (invalid, "integer out of range", { _ = try await $0.scalar("SELECT 28340275159::int::text") }),
+                (invalid, "invalid byte sequence", { _ = try await $0.query("SELECT \("a\u{0}b")::text") }),
+            ]
+            for (expected, detail, body) in refusals {
+                await Self.expectMapped(expected, cause: detail) { try await database.transaction(.service, body) }
+            }
+            await Self.expectMapped(StorageError.accessDenied("The token's role is not a database role"), cause: "no_such_role") {
                 try await database.transaction(.user("x", role: "no_such_role")) { _ in }
-            }
-            await #expect(throws: StorageError.invalidParameter("invalid input syntax for type uuid: \"nope\"")) {
-                try await database.transaction(.service) { transaction in _ = try await transaction.scalar("SELECT 'nope'::uuid::text") }
-            }
-            // A list offset over 2^31 from a request body, and NUL in a prefix: the caller's input.
-            await #expect(throws: StorageError.invalidParameter("integer out of range")) {
-                try await database.transaction(.service) { transaction in _ = try await transaction.scalar("SELECT 28340275159::int::text") }
-            }
-            await #expect(throws: StorageError.invalidParameter("invalid byte sequence for encoding \"UTF8\": 0x00")) {
-                try await database.transaction(.service) { transaction in
-                    _ = try await transaction.query("SELECT \("a\u{0}b")::text")
-                }
             }
             await #expect(throws: StorageError.databaseTimeout) {
                 try await database.transaction(.service) { transaction async throws in
@@ -187,6 +202,7 @@ struct SessionIntegrationTests {
                 let mapped = DatabaseErrors.map(error)
                 #expect(mapped.code == .accessDenied)
                 #expect(mapped.message == "Direct deletion from storage tables is not allowed. Use the Storage API instead.")
+                #expect(mapped.underlying is PSQLError)
             }
             // A lock held elsewhere for longer than the wait → LockTimeout.
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -236,7 +252,7 @@ struct SessionIntegrationTests {
         configuration.connectTimeout = .milliseconds(200)
         configuration.acquireTimeout = .milliseconds(300)
         let database = StorageDatabase(configuration: configuration, logger: ScratchDatabase.logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }
             await #expect { try await database.ping() } throws: { error in

@@ -13,7 +13,8 @@ struct ResumableLeaseTests {
         return try await database.insertResumableUpload(
             NewResumableUpload(
                 id: id, uploadLength: 100, sizeLimit: 1000, contentType: "x/y", cacheControl: "no-cache",
-                userMetadata: .object(["k": .string("v")]), upsert: false, ownerSub: nil, pieces: "{}"),
+                userMetadata: .object(["k": .string("v")]), upsert: false, ownerSub: nil,
+                creator: .caller(sub: "alice", role: "authenticated"), pieces: "{}"),
             lifetime: lifetime)
     }
 
@@ -22,6 +23,7 @@ struct ResumableLeaseTests {
             let row = try await Self.newUpload(database)
             #expect(row.received == 0 && row.leaseEpoch == 0 && !row.leaseHeld && row.expiresAt > row.databaseNow)
             #expect(row.userMetadata == .object(["k": .string("v")]))
+            #expect(row.creator == .caller(sub: "alice", role: "authenticated"))
 
             let first = try #require(try await database.acquireResumableLease(row.id, duration: .seconds(30)))
             let firstLease = try #require(first.lease)

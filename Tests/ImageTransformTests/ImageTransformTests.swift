@@ -47,7 +47,7 @@ import Testing
                         try await pool.withSlot { blocking in
                             let now = active.change(by: 1)
                             #expect(now <= 2)
-                            try await blocking.run { usleep(20_000) }
+                            _ = try await blocking.run { usleep(20_000) }
                             active.change(by: -1)
                         }
                         return true

@@ -140,8 +140,8 @@ struct ScriptedBody: AsyncSequence, Sendable {
     @Test func sweepsOnlyAbandonedPartialUploads() async throws {
         let stale = root + "/.tmp/stale"
         let fresh = root + "/.tmp/fresh"
-        FileManager.default.createFile(atPath: stale, contents: Data("x".utf8))
-        FileManager.default.createFile(atPath: fresh, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: stale, contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: fresh, contents: Data("x".utf8))
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: stale)
         #expect(try await store.sweepAbandonedTemporaryFiles(olderThan: .seconds(3600)) == 1)
         #expect(try temporaryFiles() == ["fresh"])

@@ -42,6 +42,10 @@ import Testing
         ("text/plain;charset=UTF-8", ["text/*"], true),
         ("anything/at-all", ["*/*"], false),
         ("nosubtype", ["nosubtype/*"], false),
+        // A type is type/subtype plus parameters, nothing more.
+        ("image/png/x", ["image/png"], false),
+        ("image/png/x", ["image/*"], false),
+        ("image/png ", ["image/png"], false),
     ])
     func matching(_ type: String, _ allowed: [String], _ expected: Bool) {
         #expect(AllowedMimeTypes.allows(type, in: allowed) == expected)
@@ -54,13 +58,35 @@ import Testing
         #expect(StorageError.invalidMimeType("application/pdf").message == "mime type application/pdf is not supported")
     }
 
-    @Test(arguments: ["image/png", "image/*", "text/plain;charset=utf-8", "application/vnd.api+json", "*", "video*"])
+    @Test(arguments: ["image/png", "image/*", "text/plain;charset=utf-8", "application/vnd.api+json", "*/*"])
     func validEntries(_ entry: String) throws {
         try AllowedMimeTypes.validate([entry])
     }
 
-    @Test(arguments: ["", "image", "image/", "/png", "image/png/extra", "im age/png", String(repeating: "a", count: 1001) + "/x"])
+    @Test(arguments: [
+        "", "image", "image/", "/png", "image/png/extra", "im age/png", "*", "video*", "image/png/*",
+        String(repeating: "a", count: 1001) + "/x",
+    ])
     func invalidEntries(_ entry: String) {
         #expect(throws: StorageError.invalidMimeType(entry)) { try AllowedMimeTypes.validate([entry]) }
+    }
+}
+
+@Suite struct MediaTypeTests {
+    @Test(arguments: [
+        "image/png", "text/plain;charset=UTF-8", "text/plain; charset=\"utf-8\"", "text/x-c++src", "application/vnd.ms-excel",
+        "image/svg+xml", "multipart/form-data; boundary=x/y", "text/plain ; q=1",
+    ])
+    func valid(_ value: String) {
+        #expect(MediaType.isValid(value))
+    }
+
+    @Test(arguments: [
+        "", "png", "image/", "/png", "image/png/x", "image/p ng", "image/png\u{7f}", "image/png;\n", "image/p\u{e9}ng",
+        "text/plain;\u{0}", "image/png x",
+    ])
+    func invalid(_ value: String) {
+        #expect(!MediaType.isValid(value))
+        #expect(throws: StorageError.invalidMimeType(value)) { try MediaType.validate(value) }
     }
 }

@@ -7,6 +7,8 @@
 
 import uuid
 
+import pytest
+
 
 def envelope(response, http_status=400):
     """The error body, after checking it is exactly `{statusCode, error, message, code}` (strings)."""
@@ -46,3 +48,13 @@ class Policies:
         while self.created:
             name, table = self.created.pop()
             self.server.sql(f"drop policy if exists {name} on storage.{table}")
+
+
+@pytest.fixture
+def policies(server):
+    """The policies a test creates, dropped when it ends (import the fixture by name)."""
+    created = Policies(server)
+    try:
+        yield created
+    finally:
+        created.drop_all()

@@ -99,7 +99,7 @@ ALLOWED = "allowed"
 RLS = "rls_denied"                  # 403 "new row violates row-level security policy"
 NO_SUCH_KEY = "no_such_key"         # 404 not_found (the row is invisible)
 NO_SUCH_BUCKET = "no_such_bucket"   # 404 Bucket not found
-ACCESS_DENIED = "access_denied"     # 403 "Access denied" (delete of a row found as superuser)
+ACCESS_DENIED = "access_denied"     # 403 "Access denied" (delete of a visible row DELETE refuses)
 SILENT = "silent"                   # 200, but nothing is seen, signed or deleted
 
 # The matrix: what every route needs, step by step: "table: privilege row, …" → outcome if missing.
@@ -125,7 +125,9 @@ REQUIREMENTS = {
     "list_v2": [("objects: select old", SILENT)],
     "copy": [("objects: select old", NO_SUCH_KEY), ("objects: insert new", RLS)],
     "move": [("objects: select old, update old", NO_SUCH_KEY), ("objects: update new, select new", RLS)],
-    "delete_one": [("objects: select old, delete old", ACCESS_DENIED)],
+    # An invisible row answers like a missing one (no existence oracle); a visible one that the
+    # DELETE policy refuses is AccessDenied.
+    "delete_one": [("objects: select old", NO_SUCH_KEY), ("objects: delete old", ACCESS_DENIED)],
     "delete_many": [("objects: select old, delete old", SILENT)],
     "sign_one": [("objects: select old", NO_SUCH_KEY)],
     "sign_many": [("objects: select old", SILENT)],
@@ -660,7 +662,8 @@ def test_derivation_matches_the_spec_statements():
     assert expected_outcome("upload", POLICY_SETS["insert_only"], "anon") == ALLOWED
     assert expected_outcome("put_existing", POLICY_SETS["select_insert"], "authenticated") == RLS
     assert expected_outcome("put_existing", POLICY_SETS["select_insert_update"], "authenticated") == ALLOWED
-    assert expected_outcome("delete_one", POLICY_SETS["delete_only"], "authenticated") == ACCESS_DENIED
+    assert expected_outcome("delete_one", POLICY_SETS["delete_only"], "authenticated") == NO_SUCH_KEY
+    assert expected_outcome("delete_one", POLICY_SETS["select_only"], "authenticated") == ACCESS_DENIED
     assert expected_outcome("move", POLICY_SETS["select_only"], "authenticated") == NO_SUCH_KEY
     assert expected_outcome("move", POLICY_SETS["owner_only_foreign"], "authenticated") == NO_SUCH_KEY
     assert expected_outcome("upload", POLICY_SETS["owner_only_foreign"], "authenticated") == ALLOWED
