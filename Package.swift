@@ -152,7 +152,7 @@ let package = Package(
         .executableTarget(
             name: "storage-api",
             dependencies: [
-                "StorageServer", "CProcess",
+                "StorageServer", "StorageService", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

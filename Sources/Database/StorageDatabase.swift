@@ -223,22 +223,6 @@ public struct Transaction: Sendable {
             logger: logger)
     }
 
-    /// Runs `body` inside a savepoint that is always rolled back: the RLS probe of an upload,
-    /// in a transaction that goes on to commit other work (the upload's write record). Settings
-    /// `body` changes (the caller's role) are undone with it.
-    public func probing<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
-        try await connection.run("SAVEPOINT probe", logger: logger)
-        let result: Result
-        do {
-            result = try await body()
-        } catch {
-            _ = try? await connection.run("ROLLBACK TO SAVEPOINT probe", logger: logger)
-            throw error
-        }
-        try await connection.run("ROLLBACK TO SAVEPOINT probe", logger: logger)
-        return result
-    }
-
     /// Runs one statement and returns all its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {

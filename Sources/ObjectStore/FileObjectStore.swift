@@ -7,7 +7,7 @@ import Crypto
 public import Logging
 public import NIOCore
 public import NIOPosix
-import StorageCore
+public import StorageCore
 import WireFormats
 
 /// Stores objects as files under a root directory (`STORAGE_MODE=file`, spec §7.1).
@@ -312,17 +312,9 @@ public struct FileObjectStore: ObjectStore {
         let directory = temporaryDirectory
         let cutoff = Date().addingTimeInterval(-Double(age.components.seconds))
         return try await blocking { () throws(ObjectStoreError) -> Int in
-            guard let handle = opendir(directory) else {
-                throw PosixFile.error("opendir", path: directory)
-            }
-            defer { closedir(handle) }
             var removed = 0
-            while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                }
-                guard name != ".", name != ".." else { continue }
-                let path = "\(directory)/\(name)"
+            for entry in try PosixFile.entries(of: directory) {
+                let path = "\(directory)/\(entry.name)"
                 if let status = try? PosixFile.status(path), status.modified < cutoff {
                     try? PosixFile.unlink(path)
                     removed += 1
@@ -330,6 +322,45 @@ public struct FileObjectStore: ObjectStore {
             }
             return removed
         }
+    }
+
+    public func perform(_ cleanup: BackendCleanup) async throws {
+        // No multipart uploads here: a failed write leaves only its temporary file, which the
+        // write removes itself (or the start-up sweep does after a crash).
+        try await performDeletes(of: cleanup)
+    }
+
+    public func listKeys(
+        under prefix: String, batchSize: Int, _ visit: ([StoredKey]) async throws -> Void
+    ) async throws {
+        let top = try mapping.path(for: prefix)
+        var batch: [StoredKey] = []
+        // Depth first, one directory read per blocking call, so memory is one directory's names
+        // per level whatever the size of the tree.
+        var pending: [(path: String, key: String)] = [(top, prefix)]
+        while let (directory, key) = pending.popLast() {
+            let entries: [(name: String, isDirectory: Bool, modified: Date?)] = try await blocking {
+                () throws(ObjectStoreError) in
+                guard FileManager.default.fileExists(atPath: directory) else { return [] }
+                return try PosixFile.entries(of: directory).map { entry in
+                    let modified = entry.isDirectory ? nil : (try? PosixFile.status("\(directory)/\(entry.name)"))?.modified
+                    return (entry.name, entry.isDirectory, modified)
+                }
+            }
+            for entry in entries {
+                let childKey = key + "/" + FilePathMapping.segment(forComponent: entry.name)
+                if entry.isDirectory {
+                    pending.append(("\(directory)/\(entry.name)", childKey))
+                } else {
+                    batch.append(StoredKey(key: childKey, lastModified: entry.modified))
+                    if batch.count >= batchSize {
+                        try await visit(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+        }
+        if !batch.isEmpty { try await visit(batch) }
     }
 
     func blocking<Result: Sendable>(

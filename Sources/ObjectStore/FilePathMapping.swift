@@ -28,6 +28,16 @@ public struct FilePathMapping: Sendable, Equatable {
         return path
     }
 
+    /// The key segment a path component stands for (the inverse of `component(for:)`).
+    static func segment(forComponent component: String) -> String {
+        switch component {
+        case "%": ""
+        case "%2E": "."
+        case "%2E%2E": ".."
+        default: component.replacing("%25", with: "%")
+        }
+    }
+
     /// The path component for one key segment.
     static func component(for segment: Substring) throws(ObjectStoreError) -> String {
         if segment.utf8.contains(0) { throw ObjectStoreError(.invalidKey, "key contains NUL") }

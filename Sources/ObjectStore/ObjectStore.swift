@@ -130,6 +130,15 @@ public protocol ObjectStore: ResumableStorage {
     /// Throws when the backend cannot serve requests (used by `/health`).
     func checkHealth() async throws
 
+    /// Does one durable clean-up. Idempotent: it may run again after a crash, or on two replicas.
+    func perform(_ cleanup: BackendCleanup) async throws
+
+    /// Calls `visit` with the keys under `prefix` + `/`, a batch at a time (at most `batchSize`
+    /// each, any order); memory stays bounded whatever the number of keys.
+    func listKeys(
+        under prefix: String, batchSize: Int, _ visit: ([StoredKey]) async throws -> Void
+    ) async throws
+
     /// Throws `invalidKey` when this backend cannot store `key` (every write checks it too), so
     /// work that records a key before writing it can refuse early.
     func checkKey(_ key: String) throws(ObjectStoreError)

@@ -118,6 +118,26 @@ enum PosixFile {
         if mkdir(path, 0o755) != 0, errno != EEXIST { throw error("mkdir", path: path) }
     }
 
+    /// The names in `directory` (without `.` and `..`), and whether each is a folder.
+    static func entries(of directory: String) throws(ObjectStoreError) -> [(name: String, isDirectory: Bool)] {
+        guard let handle = opendir(directory) else { throw error("opendir", path: directory) }
+        defer { closedir(handle) }
+        var entries: [(name: String, isDirectory: Bool)] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard name != ".", name != ".." else { continue }
+            var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
+            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                var info = stat()
+                isDirectory = stat("\(directory)/\(name)", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+            }
+            entries.append((name, isDirectory))
+        }
+        return entries
+    }
+
     static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])

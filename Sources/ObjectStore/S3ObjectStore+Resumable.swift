@@ -64,8 +64,7 @@ extension S3ObjectStore {
         do {
             try await ledger.record(next)
         } catch {
-            let client = self.client
-            await cleanUp("delete unrecorded piece \(key)") { try await client.deleteObject(key) }
+            await cleanUp(.object(key))
             throw error
         }
         return next
@@ -177,10 +176,7 @@ extension S3ObjectStore {
 extension S3ObjectStore {
     /// Aborts a multipart upload nothing will complete, now or once the backend is reachable.
     func abandon(_ uploadID: String, of key: String) async {
-        let client = self.client
-        await cleanUp("abort multipart upload \(uploadID) of \(key)") {
-            try await client.abortMultipartUpload(key, uploadID: uploadID)
-        }
+        await cleanUp(.multipart(key: key, uploadID: uploadID))
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 public import NIOCore
 public import S3
-import StorageCore
+public import StorageCore
 
 /// Stores objects in an S3 bucket (`STORAGE_MODE=self-hosted` or `cloud`, spec §7.1).
 ///
@@ -16,8 +16,9 @@ public struct S3ObjectStore: ObjectStore {
     static let maximumKeyBytes = 1024
 
     public let client: S3Client
-    /// Where aborts that fail (backend unreachable) wait to be retried.
-    let cleanups: CleanupQueue?
+    /// Where aborts and deletes that fail (backend unreachable) wait to be retried; nil: they
+    /// are only logged by the caller's failure (tests of the store alone).
+    let cleanups: (any CleanupSink)?
     /// Size of multipart parts (`S3_UPLOAD_PART_SIZE`, default 16 MiB).
     let partSize: Int
     /// Copies of larger sources go part by part with UploadPartCopy (S3's CopyObject limit, 5 GiB).
@@ -25,7 +26,7 @@ public struct S3ObjectStore: ObjectStore {
 
     public var backendName: String { "s3" }
 
-    public init(client: S3Client, partSize: Int = 16 << 20, copyObjectLimit: Int64 = 5 << 30, cleanups: CleanupQueue? = nil) {
+    public init(client: S3Client, partSize: Int = 16 << 20, copyObjectLimit: Int64 = 5 << 30, cleanups: (any CleanupSink)? = nil) {
         self.client = client
         self.cleanups = cleanups
         self.partSize = max(partSize, Self.minimumPartSize)
@@ -88,13 +89,7 @@ public struct S3ObjectStore: ObjectStore {
     /// the object, and multipart uploads of the key whose creation answer was lost. Keys are
     /// version-unique, so nothing else can be writing to this one.
     private func discard(_ key: String) async {
-        let client = self.client
-        await cleanUp("delete \(key) after a failed write") {
-            for upload in try await client.listMultipartUploads(prefix: key) where upload.key == key {
-                try await client.abortMultipartUpload(key, uploadID: upload.uploadID)
-            }
-            try await client.deleteObject(key)
-        }
+        await cleanUp(.failedWrite(key))
     }
 
     /// Runs a multipart upload whose parts `produce` sends through `upload`; aborts on failure.
@@ -163,20 +158,68 @@ public struct S3ObjectStore: ObjectStore {
         do {
             _ = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: try await uploadParts(uploadID))
         } catch {
-            let client = self.client
-            await cleanUp("abort multipart upload \(uploadID) of \(key)") {
-                try await client.abortMultipartUpload(key, uploadID: uploadID)
-            }
+            await cleanUp(.multipart(key: key, uploadID: uploadID))
             throw error
         }
     }
 
-    /// Runs a clean-up now; if the backend is unreachable, the clean-up queue retries it.
-    func cleanUp(_ description: String, _ work: @escaping CleanupQueue.Work) async {
-        if let cleanups {
-            await cleanups.run(description, work)
-        } else {
-            try? await work()
+    /// Runs a clean-up now; if the backend fails, the durable queue retries it.
+    func cleanUp(_ cleanup: BackendCleanup) async {
+        do {
+            try await perform(cleanup)
+        } catch {
+            await cleanups?.postpone([cleanup], after: error)
+        }
+    }
+
+    public func perform(_ cleanup: BackendCleanup) async throws {
+        switch cleanup {
+        case .object, .prefix:
+            try await performDeletes(of: cleanup)
+        case .failedWrite(let key):
+            try await abortUploads(of: key)
+            try await deleteObjects([key])
+        case .multipart(let key, let uploadID):
+            try await abort(uploadID, of: key)
+        }
+    }
+
+    /// Aborts every multipart upload of `key` (one whose creation answer was lost included).
+    private func abortUploads(of key: String) async throws {
+        let uploads: [(key: String, uploadID: String)]
+        do {
+            uploads = try await client.listMultipartUploads(prefix: key)
+        } catch {
+            throw Self.translate(error)
+        }
+        for upload in uploads where upload.key == key { try await abort(upload.uploadID, of: key) }
+    }
+
+    /// Aborts one multipart upload; one already aborted or completed is not an error.
+    private func abort(_ uploadID: String, of key: String) async throws {
+        do {
+            try await client.abortMultipartUpload(key, uploadID: uploadID)
+        } catch {
+            if error.status != 404 { throw Self.translate(error) }
+        }
+    }
+
+    public func listKeys(
+        under prefix: String, batchSize: Int, _ visit: ([StoredKey]) async throws -> Void
+    ) async throws {
+        var token: String?
+        repeat {
+            let page = try await listPage(prefix + "/", token: token, maxKeys: min(max(batchSize, 1), 1000))
+            try await visit(page.entries.map { StoredKey(key: $0.key, lastModified: $0.lastModified) })
+            token = page.nextContinuationToken
+        } while token != nil
+    }
+
+    private func listPage(_ prefix: String, token: String?, maxKeys: Int) async throws -> S3ListPage {
+        do {
+            return try await client.listObjectsV2(prefix: prefix, continuationToken: token, maxKeys: maxKeys)
+        } catch {
+            throw Self.translate(error)
         }
     }
 

@@ -83,6 +83,8 @@ public struct S3ListPage: Sendable {
         public var key: String
         public var size: Int64
         public var eTag: String
+        /// `LastModified`, when the service sent one that parses.
+        public var lastModified: Date?
     }
 
     public var entries: [Entry]
@@ -411,12 +413,21 @@ public final class S3Client: Sendable {
         let entries = result.all("Contents").map { content in
             S3ListPage.Entry(
                 key: content.value("Key") ?? "", size: Int64(content.value("Size") ?? "") ?? 0,
-                eTag: content.value("ETag") ?? "")
+                eTag: content.value("ETag") ?? "", lastModified: content.value("LastModified").flatMap(Self.parseTimestamp))
         }
         let truncated = result.value("IsTruncated") == "true"
         return S3ListPage(
             entries: entries, commonPrefixes: result.all("CommonPrefixes").compactMap { $0.value("Prefix") },
             nextContinuationToken: truncated ? result.value("NextContinuationToken") : nil)
+    }
+
+    /// An ISO 8601 timestamp as listings carry them (`2026-12-03T05:02:50.000Z`, fraction optional).
+    static func parseTimestamp(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
     }
 
     /// HeadBucket: succeeds when the bucket exists and these credentials may use it.

@@ -1,23 +1,23 @@
 /// Work on the backend that must happen even if the process that wanted it dies: bytes a
-/// committed change freed, or an upload that never finished (docs/contract.md, "Hardening").
+/// committed change freed, or a multipart upload a failed write left open (docs/hardening.md).
 ///
 /// The transaction that frees bytes records the cleanup, so it survives a crash; any replica's
 /// drainer does what the request could not (`storage_api.backend_cleanups`).
 public enum BackendCleanup: Sendable, Hashable {
     /// Delete this key.
     case object(String)
-    /// Delete every key under this one as a folder (`key/…`): rendered variants of a version,
-    /// the temporary pieces of a resumable upload.
+    /// Delete every key under this one as a folder (`key/…`): the rendered variants of a version.
     case prefix(String)
-    /// A write to this key that may not have finished: abort its multipart uploads, then delete it.
-    case write(String)
+    /// A write to this key that failed part-way: abort its multipart uploads (one whose creation
+    /// answer was lost included), then delete it.
+    case failedWrite(String)
     /// Abort one multipart upload of the key.
     case multipart(key: String, uploadID: String)
 
     /// The key the work is about.
     public var key: String {
         switch self {
-        case .object(let key), .prefix(let key), .write(let key), .multipart(let key, _): key
+        case .object(let key), .prefix(let key), .failedWrite(let key), .multipart(let key, _): key
         }
     }
 
@@ -26,7 +26,7 @@ public enum BackendCleanup: Sendable, Hashable {
         switch self {
         case .object: "object"
         case .prefix: "prefix"
-        case .write: "write"
+        case .failedWrite: "failed-write"
         case .multipart: "multipart"
         }
     }
@@ -42,7 +42,7 @@ public enum BackendCleanup: Sendable, Hashable {
         switch kind {
         case "object": self = .object(key)
         case "prefix": self = .prefix(key)
-        case "write": self = .write(key)
+        case "failed-write": self = .failedWrite(key)
         case "multipart":
             guard let uploadID else { return nil }
             self = .multipart(key: key, uploadID: uploadID)

@@ -53,6 +53,10 @@ public struct ServerConfiguration: Sendable {
     public var maximumConcurrentUploads: Int
     /// The bearer token `GET /metrics` requires (`METRICS_AUTH_TOKEN`); nil: open.
     public var metricsAuthToken: String?
+    /// How long a request has to remove bytes it freed before a drainer may (`BACKEND_CLEANUP_GRACE_MS`).
+    public var cleanupGraceMilliseconds: Int
+    /// How often the drainer looks for due clean-ups (`BACKEND_CLEANUP_INTERVAL_MS`).
+    public var cleanupIntervalMilliseconds: Int
     public var logLevel: Logger.Level
 
     /// What a command needs: `migrate` only the database, `keys` only the secret.
@@ -96,6 +100,8 @@ public struct ServerConfiguration: Sendable {
           REQUEST_READ_TIMEOUT_MS                close connections silent this long mid-request or idle, default 30000 (0: never)
           MAX_CONCURRENT_UPLOADS                 uploads streaming at once before 429, default 512 (0: no cap)
           METRICS_AUTH_TOKEN                     bearer token GET /metrics requires, default none (open)
+          BACKEND_CLEANUP_GRACE_MS               time a request has to remove freed bytes before any replica's drainer may, default 10000
+          BACKEND_CLEANUP_INTERVAL_MS            how often the drainer looks for due clean-ups, default 2000
           LOG_LEVEL                              trace, debug, info (default), notice, warning, error, critical
         """
 
@@ -200,6 +206,8 @@ public struct ServerConfiguration: Sendable {
             requestReadTimeoutMilliseconds: try reader.integer("REQUEST_READ_TIMEOUT_MS", default: 30_000, in: 0...86_400_000),
             maximumConcurrentUploads: try reader.integer("MAX_CONCURRENT_UPLOADS", default: 512, in: 0...1_000_000),
             metricsAuthToken: reader.string("METRICS_AUTH_TOKEN"),
+            cleanupGraceMilliseconds: try reader.integer("BACKEND_CLEANUP_GRACE_MS", default: 10_000, in: 0...86_400_000),
+            cleanupIntervalMilliseconds: try reader.integer("BACKEND_CLEANUP_INTERVAL_MS", default: 2000, in: 50...3_600_000),
             logLevel: level)
     }
 }

@@ -12,7 +12,7 @@ import ObjectStore
 import S3
 import ServiceLifecycle
 import StorageAPI
-import StorageService
+public import StorageService
 
 /// A failure that stops the process before it serves, with a message meant for the operator.
 public struct StartupError: Error, CustomStringConvertible {
@@ -48,6 +48,36 @@ public enum StorageServer {
         } catch {
             throw StartupError("could not migrate the database: \(DatabaseErrors.map(error))")
         }
+    }
+
+    /// `storage-api reconcile`: compares the backend with the rows once, reporting each finding
+    /// through `report` and returning the totals. Needs the server's database and backend settings.
+    public static func reconcile(
+        _ configuration: ServerConfiguration, dryRun: Bool, minimumAge: Duration,
+        report: @escaping @Sendable (ReconcileFinding) -> Void
+    ) async throws -> ReconcileSummary {
+        let logger = bootstrapLogging(level: configuration.logLevel)
+        let database = StorageDatabase(configuration: configuration.database, logger: logger)
+        let store = try makeObjectStore(
+            configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
+        let service = StorageService(
+            database: database, store: store,
+            settings: StorageSettings(
+                tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
+                serviceKey: try roleKeys(configuration).service),
+            logger: logger)
+        let outcome: Result<ReconcileSummary, any Error>
+        do {
+            outcome = .success(try await withThrowingTaskGroup { group in
+                group.addTask { try await database.run() }
+                defer { group.cancelAll() }
+                return try await service.reconcile(dryRun: dryRun, minimumAge: minimumAge, report: report)
+            })
+        } catch {
+            outcome = .failure(error)
+        }
+        if let s3Store = store as? S3ObjectStore { try? await s3Store.client.shutdown() }
+        return try outcome.get()
     }
 
     /// The anon and service-role keys for the configured secret (or the configured keys).
@@ -97,8 +127,10 @@ public enum StorageServer {
         } catch {
             throw StartupError("JWT_JWKS: \(error)")
         }
-        let cleanups = CleanupQueue(logger: logger)
-        let store = try makeObjectStore(configuration, cleanups: cleanups, logger: logger)
+        let store = try makeObjectStore(
+            configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
+        // Ends when the migrations have run: the drainer needs its table.
+        let migrated = AsyncStream<Never>.makeStream()
         let images = try makeRenderPool(configuration)
         let imageLimits = ImageTransformation.Limits(
             minimumSize: configuration.imageMinimumSize, maximumSize: configuration.imageMaximumSize)
@@ -109,8 +141,9 @@ public enum StorageServer {
                 serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum,
                 maximumConcurrentUploads: configuration.maximumConcurrentUploads,
                 resumable: ResumableSettings(lifetime: .milliseconds(configuration.tusURLExpiryMilliseconds)),
-                render: RenderSettings(limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled)),
-            cleanups: cleanups, images: images, logger: logger)
+                render: RenderSettings(limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled),
+                cleanupGrace: .milliseconds(configuration.cleanupGraceMilliseconds)),
+            images: images, logger: logger)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
             tokens: tokens,
@@ -129,12 +162,16 @@ public enum StorageServer {
             },
             logger: logger)
         application.addServices(
-            database, CleanupRetries(queue: cleanups),
+            database,
+            BackendCleanupDrainer(
+                service: service, interval: .milliseconds(configuration.cleanupIntervalMilliseconds),
+                ready: migrated.stream, logger: logger),
             ResumableUploadSweeper(service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds)))
         if let s3Store = store as? S3ObjectStore { application.addServices(S3ClientShutdown(client: s3Store.client)) }
         if let images { application.addServices(images) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
+            migrated.continuation.finish()
             try await prepare(store, configuration: configuration, logger: logger)
         }
         return application
@@ -159,7 +196,7 @@ public enum StorageServer {
     }
 
     static func makeObjectStore(
-        _ configuration: ServerConfiguration, cleanups: CleanupQueue, logger: Logger
+        _ configuration: ServerConfiguration, cleanups: any CleanupSink, logger: Logger
     ) throws -> any ObjectStore {
         if let s3 = configuration.s3 {
             var settings = S3Configuration(
@@ -203,16 +240,28 @@ public enum StorageServer {
     }
 }
 
-/// Retries failed backend clean-ups every few seconds, and once more on shutdown.
-struct CleanupRetries: Service {
-    let queue: CleanupQueue
+/// Does the backend clean-ups that are due (their request died, or the backend failed), from
+/// `storage_api.backend_cleanups`. Every replica runs one; claims keep them apart.
+struct BackendCleanupDrainer: Service {
+    let service: StorageService
+    let interval: Duration
+    /// Finishes once the database is migrated.
+    let ready: AsyncStream<Never>
+    let logger: Logger
+    static let batchSize = 100
 
     func run() async throws {
+        await cancelWhenGracefulShutdown { for await _ in ready {} }
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
-            await queue.retry()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            guard !Task.isShuttingDownGracefully else { return }
+            do {
+                // A full batch means more may be due: go on at once.
+                while try await service.drainCleanups(limit: Self.batchSize) == Self.batchSize, !Task.isShuttingDownGracefully {}
+            } catch {
+                logger.warning("backend clean-up drain failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
         }
-        await queue.retry()
     }
 }
 

@@ -127,18 +127,13 @@ extension StorageService {
         var cursor: UUID? = nil
         while true {
             let after = cursor
-            let scanned = try await database.transaction(session) { transaction -> (ids: [UUID], rows: [ObjectRecord]) in
+            let scanned = try await database.transaction(session) { transaction -> (ids: [UUID], freed: [QueuedCleanup]) in
                 let ids = try await transaction.objectIDs(
                     bucketID: id, createdBefore: startedAt, after: after, limit: Self.deleteBatchSize)
                 let rows = try await transaction.deleteObjects(ids: ids)
-                do {
-                    try await store.deleteObjects(rows.map(backendKey))
-                } catch {
-                    throw backendFailure(error, name: id)
-                }
-                return (ids, rows)
+                return (ids, try await janitor.record(freedBytes(rows), in: transaction))
             }
-            await discardRenders(scanned.rows)
+            await janitor.finish(scanned.freed, logger: logger)
             guard scanned.ids.count == Self.deleteBatchSize, let last = scanned.ids.last else { break }
             cursor = last
         }

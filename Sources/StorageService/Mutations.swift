@@ -35,12 +35,12 @@ public struct CopyRequest: Sendable {
 }
 
 extension StorageService {
-    /// Deletes one object: the row under RLS, then its bytes, inside one transaction so a backend
-    /// failure keeps the row (spec §7.3).
+    /// Deletes one object: the row under RLS, with its bytes recorded for removal in the same
+    /// transaction; the bytes go once it has committed (a failed COMMIT keeps row and bytes).
     public func deleteObject(bucketID: String, name: String, caller: Caller) async throws {
         try BucketName.validate(bucketID)
         try ObjectKey.validate(name)
-        let deleted = try await database.transaction(superuser(caller, .objectDelete)) { transaction in
+        let freed = try await database.transaction(superuser(caller, .objectDelete)) { transaction in
             guard let row = try await transaction.object(bucketID: bucketID, name: name, forUpdate: true) else {
                 throw StorageError.noSuchKey
             }
@@ -51,14 +51,9 @@ extension StorageService {
                 let visible = try await transaction.object(bucketID: bucketID, name: name) != nil
                 throw visible ? StorageError.accessDenied() : StorageError.noSuchKey
             }
-            do {
-                try await store.deleteObjects([backendKey(row)])
-            } catch {
-                throw backendFailure(error, name: name)
-            }
-            return row
+            return try await janitor.record(freedBytes([row]), in: transaction)
         }
-        await discardRenders([deleted])
+        await janitor.finish(freed, logger: logger)
     }
 
     /// Deletes the named objects the caller may delete, in batches; missing or invisible names are
@@ -70,17 +65,13 @@ extension StorageService {
         while start < names.endIndex {
             let batch = Array(names[start..<min(start + Self.deleteBatchSize, names.endIndex)])
             start += batch.count
-            deleted += try await database.transaction(caller.session(.objectDeleteMany)) { transaction in
+            let (rows, freed) = try await database.transaction(caller.session(.objectDeleteMany)) { transaction in
                 let rows = try await transaction.deleteObjects(bucketID: bucketID, names: batch)
-                do {
-                    try await store.deleteObjects(rows.map(backendKey))
-                } catch {
-                    throw backendFailure(error, name: bucketID)
-                }
-                return rows
+                return (rows, try await janitor.record(freedBytes(rows), in: transaction))
             }
+            await janitor.finish(freed, logger: logger)
+            deleted += rows
         }
-        await discardRenders(deleted)
         return deleted
     }
 
@@ -182,7 +173,7 @@ extension StorageService {
             let write = ObjectWrite(
                 bucketID: destinationBucket, name: destinationKey, owner: caller.owner, version: version,
                 metadata: metadata.json, userMetadata: source.userMetadata)
-            try await database.transaction(superuser(caller, .objectMove)) { transaction in
+            let freed = try await database.transaction(superuser(caller, .objectMove)) { transaction in
                 // Both keys, always in the same order, so opposite concurrent moves cannot deadlock.
                 for (bucket, name) in [(sourceBucket, sourceKey), (destinationBucket, destinationKey)]
                     .sorted(by: { "\($0.0)/\($0.1)" < "\($1.0)/\($1.1)" })
@@ -195,13 +186,13 @@ extension StorageService {
                 guard try await transaction.moveObject(id: source.id, fromVersion: source.version, to: write) != nil else {
                     throw StorageError.noSuchKey
                 }
+                return try await janitor.record(freedBytes([source]), in: transaction)
             }
+            await janitor.finish(freed, logger: logger)
         } catch {
-            await discardBytes([newKey])
+            await janitor.discard([.object(newKey)])
             throw error
         }
-        await discardBytes([backendKey(source)])
-        await discardRenders([source])
     }
 }
 

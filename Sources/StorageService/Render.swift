@@ -206,16 +206,4 @@ extension StorageService {
     func renderPrefix(_ object: ObjectRecord) -> String {
         "__render/" + backendKey(object)
     }
-
-    /// Removes the rendered variants of versions that are gone.
-    func discardRenders(_ objects: [ObjectRecord]) async {
-        // With rendering or its cache off there are no variants to look for (variants kept
-        // before the cache was turned off stay until their prefix is removed by hand).
-        guard images != nil, settings.render.cacheEnabled else { return }
-        let store = self.store
-        for object in objects where object.version != nil && Self.isImage(object) {
-            let prefix = renderPrefix(object)
-            await cleanups.run("delete renders under \(prefix)") { try await store.deleteObjects(under: prefix) }
-        }
-    }
 }

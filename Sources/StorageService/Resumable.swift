@@ -352,9 +352,16 @@ extension StorageService {
             bucketID: row.id.bucketID, name: row.id.name, owner: Owner(sub: row.ownerSub), version: row.id.version,
             metadata: metadata.json, userMetadata: row.userMetadata ?? .object([:]))
         let session = systemSession(.tusPart)
+        // The pieces are freed by the transaction that marks the upload finished. The assembled
+        // object is not discarded when that transaction fails: the upload still owns it (a retry
+        // or the sweeper finishes the upload, expiry removes it with the pieces).
+        let pieceKeys = ledger.committed.pieces.map(\.key)
+        let janitor = self.janitor
+        let freed = RecordedCleanups()
         do {
-            _ = try await commitNewVersion(write, upsert: row.upsert, session: session) { transaction in
+            _ = try await commitNewVersion(write, upsert: row.upsert, session: session, discardOnFailure: false) { transaction in
                 try await transaction.markResumableCompleted(lease)
+                freed.add(try await janitor.record(pieceKeys.map { .object($0) }, in: transaction))
             }
         } catch let error as StorageError where error.code == .keyAlreadyExists {
             // The object's bytes are gone already; the pieces and the row follow.
@@ -363,7 +370,7 @@ extension StorageService {
         } catch {
             throw Self.chunkFailure(error, watch: watch, name: row.id.name, service: self)
         }
-        await discardBytes(ledger.committed.pieces.map(\.key))
+        await janitor.finish(freed.all, logger: logger)
     }
 
     /// Finishes an upload whose every byte is recorded but whose object its writer did not get
@@ -611,7 +618,7 @@ final class LeaseLedger: ResumableLedger {
             let kept = Set(state.committed.pieces.map(\.key))
             return pending.pieces.map(\.key).filter { !kept.contains($0) }
         }
-        await service.discardBytes(orphans)
+        await service.janitor.discard(orphans.map { .object($0) })
     }
 
     private func commit(_ pieces: ResumablePieces) async throws {
@@ -623,7 +630,7 @@ final class LeaseLedger: ResumableLedger {
             state.pending = nil
             return dropped
         }
-        await service.discardBytes(dropped)
+        await service.janitor.discard(dropped.map { .object($0) })
     }
 }
 

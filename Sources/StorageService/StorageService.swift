@@ -20,13 +20,18 @@ public struct StorageSettings: Sendable {
     public var render: RenderSettings
     /// Uploads streaming at once before new ones are refused with 429; 0 = no cap.
     public var maximumConcurrentUploads: Int
+    /// How long a request has to remove the bytes it freed before a drainer may
+    /// (`BACKEND_CLEANUP_GRACE_MS`).
+    public var cleanupGrace: Duration
 
     public init(
         tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000,
         maximumConcurrentUploads: Int = 0,
-        resumable: ResumableSettings = ResumableSettings(), render: RenderSettings = RenderSettings()
+        resumable: ResumableSettings = ResumableSettings(), render: RenderSettings = RenderSettings(),
+        cleanupGrace: Duration = .seconds(10)
     ) {
         self.maximumConcurrentUploads = maximumConcurrentUploads
+        self.cleanupGrace = cleanupGrace
         self.render = render
         self.tenantID = tenantID
         self.uploadFileSizeLimit = uploadFileSizeLimit
@@ -45,22 +50,24 @@ public struct StorageService: Sendable {
     let database: StorageDatabase
     let store: any ObjectStore
     let settings: StorageSettings
-    let cleanups: CleanupQueue
+    let janitor: BackendJanitor
     /// The image workers; nil when image transformation is disabled.
     let images: RenderPool?
     let uploads: UploadGate
     let logger: Logger
 
     public init(
-        database: StorageDatabase, store: any ObjectStore, settings: StorageSettings, cleanups: CleanupQueue,
+        database: StorageDatabase, store: any ObjectStore, settings: StorageSettings,
         images: RenderPool? = nil, logger: Logger
     ) {
+        self.janitor = BackendJanitor(
+            database: database, store: store, sink: DurableCleanupSink(database: database, logger: logger),
+            grace: settings.cleanupGrace, logger: logger)
         self.images = images
         self.uploads = UploadGate(maximum: settings.maximumConcurrentUploads)
         self.database = database
         self.store = store
         self.settings = settings
-        self.cleanups = cleanups
         self.logger = logger
     }
 
@@ -101,14 +108,6 @@ public struct StorageService: Sendable {
         case .unavailable: return StorageError.backendError("The storage backend is unavailable").causedBy(error)
         default: return StorageError.backendError("The storage backend failed").causedBy(error)
         }
-    }
-
-    /// Removes bytes nobody references any more, now or, if the backend is unreachable, once it
-    /// is back.
-    func discardBytes(_ keys: [String]) async {
-        guard !keys.isEmpty else { return }
-        let store = self.store
-        await cleanups.run("delete \(keys.joined(separator: ", "))") { try await store.deleteObjects(keys) }
     }
 
     /// Checks Postgres and the backend for `/health`: the failing part in a few words (the

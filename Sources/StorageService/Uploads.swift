@@ -192,33 +192,37 @@ extension StorageService {
 
     /// Writes the row of bytes already stored under `write.version`, serialised per key.
     /// Without `upsert` an existing row (a concurrent upload won the race) means Duplicate.
-    /// The bytes of the replaced version are removed after commit; on failure the new ones are,
+    /// The bytes of the replaced version are recorded for removal in the same transaction and
+    /// removed after commit; on failure the new ones are,
     /// unless the failure is a lost resumable lease (whoever holds it now finishes with them).
     ///
-    /// - Parameter alongside: more work for the same transaction, run once the key is locked (so
-    ///   a row it locks, such as a resumable upload's, is not held while waiting for the key).
+    /// - Parameters:
+    ///   - discardOnFailure: remove the new bytes when the row is not written (false when
+    ///     something else still owns them: an assembled resumable upload).
+    ///   - alongside: more work for the same transaction, run once the key is locked (so
+    ///     a row it locks, such as a resumable upload's, is not held while waiting for the key).
     func commitNewVersion(
-        _ write: ObjectWrite, upsert: Bool, session: DatabaseSession,
+        _ write: ObjectWrite, upsert: Bool, session: DatabaseSession, discardOnFailure: Bool = true,
         alongside: (@Sendable (Transaction) async throws -> Void)? = nil
     ) async throws -> ObjectRecord {
         let newKey = backendKey(bucketID: write.bucketID, name: write.name, version: write.version)
         do {
-            let (row, previous) = try await database.transaction(session) { transaction in
+            let (row, freed) = try await database.transaction(session) { transaction in
                 try await transaction.lockObjectKey(bucketID: write.bucketID, name: write.name)
                 try await alongside?(transaction)
                 let previous = try await transaction.object(bucketID: write.bucketID, name: write.name, forUpdate: true)
                 if previous != nil, !upsert { throw StorageError.keyAlreadyExists }
-                return (try await transaction.upsertObject(write), previous)
+                let row = try await transaction.upsertObject(write)
+                // The replaced version's bytes, recorded with the change that frees them.
+                guard let previous, previous.version != write.version else { return (row, [QueuedCleanup]()) }
+                return (row, try await janitor.record(freedBytes([previous]), in: transaction))
             }
-            if let previous, previous.version != write.version {
-                await discardBytes([backendKey(previous)])
-                await discardRenders([previous])
-            }
+            await janitor.finish(freed, logger: logger)
             return row
         } catch let error as ResumableLeaseLost {
             throw error
         } catch {
-            await discardBytes([newKey])
+            if discardOnFailure { await janitor.discard([.object(newKey)]) }
             throw error
         }
     }

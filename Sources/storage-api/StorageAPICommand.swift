@@ -2,6 +2,7 @@ import ArgumentParser
 import CProcess
 import Foundation
 import StorageServer
+import StorageService
 
 @main
 struct StorageAPICommand: AsyncParsableCommand {
@@ -9,7 +10,7 @@ struct StorageAPICommand: AsyncParsableCommand {
         commandName: "storage-api",
         abstract: "A Supabase-compatible object storage server.",
         discussion: ServerConfiguration.documentation,
-        subcommands: [Serve.self, Migrate.self, Keys.self],
+        subcommands: [Serve.self, Migrate.self, Keys.self, Reconcile.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -77,4 +78,62 @@ struct Keys: AsyncParsableCommand {
         print("ANON_KEY=\(keys.anon)")
         print("SERVICE_KEY=\(keys.service)")
     }
+}
+
+struct Reconcile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare the backend with the database: remove bytes no row refers to, report rows whose bytes are missing.",
+        discussion: """
+            Prints one JSON object per line: {"stray": key, "removed": bool} for backend bytes no \
+            object row, resumable upload or queued clean-up refers to, {"missing": "bucket/name", \
+            "key": key} for rows whose bytes are gone (never changed), and a final {"summary": …}. \
+            Exits 0 when the run completed, whatever it found.
+
+            """ + ServerConfiguration.documentation)
+
+    @Flag(help: "List what would be removed; remove nothing.")
+    var dryRun = false
+
+    @Option(help: "Only bytes older than this many seconds can be strays (an upload's bytes exist a moment before its row).")
+    var minAge: Int = 3600
+
+    func run() async throws {
+        let configuration = try loadConfiguration(for: .serve)
+        let summary: ReconcileSummary
+        do {
+            summary = try await StorageServer.reconcile(configuration, dryRun: dryRun, minimumAge: .seconds(max(minAge, 0))) { finding in
+                switch finding {
+                case .stray(let key, let removed):
+                    printJSON(["stray": .string(key), "removed": .bool(removed)])
+                case .missing(let bucketID, let name, let key):
+                    printJSON(["missing": .string("\(bucketID)/\(name)"), "key": .string(key)])
+                }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("reconcile failed: \(StorageServer.describe(error))\n".utf8))
+            throw ExitCode(1)
+        }
+        let totals = try JSONEncoder().encode(summary)
+        print("{\"summary\":\(String(decoding: totals, as: UTF8.self))}")
+    }
+}
+
+/// One finding as a line of JSON.
+private enum JSONScalar: Encodable {
+    case string(String)
+    case bool(Bool)
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let text): try container.encode(text)
+        case .bool(let flag): try container.encode(flag)
+        }
+    }
+}
+
+private func printJSON(_ object: [String: JSONScalar]) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    if let data = try? encoder.encode(object) { print(String(decoding: data, as: UTF8.self)) }
 }

@@ -33,6 +33,16 @@ import Testing
         #expect(!path.dropFirst(mapping.root.count + 1).contains("//"))
     }
 
+    /// Listing reads keys back from paths (reconcile): every component maps back to its segment.
+    @Test func pathsMapBackToTheirKeys() throws {
+        let keys = ["a/b", "a//b", "a/%/b", "a/%25/b", "a/./b", "a/%2E/b", "a/../b", "a/%2E%2E/b", "/x", "a/b%c/d"]
+        for key in keys {
+            let path = try mapping.path(for: key)
+            let components = path.dropFirst(mapping.root.count + 1).split(separator: "/", omittingEmptySubsequences: false)
+            #expect(components.map { FilePathMapping.segment(forComponent: String($0)) }.joined(separator: "/") == key)
+        }
+    }
+
     @Test func distinctKeysGetDistinctPaths() throws {
         let keys = ["a/b", "a//b", "a/%/b", "a/%25/b", "a/./b", "a/%2E/b", "a/../b", "a/%2E%2E/b"]
         let paths = try keys.map { try mapping.path(for: $0) }

@@ -162,4 +162,40 @@ func md5ETag(_ data: [UInt8]) -> String {
             try await store.checkHealth()
         }
     }
+
+    /// Listing (for reconcile) finds every key under a prefix, in bounded batches, with a time;
+    /// clean-ups remove what they name and are idempotent.
+    @Test(arguments: Backend.available)
+    func listsKeysAndPerformsCleanups(_ backend: Backend) async throws {
+        try await backend.withStore { store async throws in
+            let keys = (0..<7).map { "t/b/folder \($0)/name+\($0)/v\($0)" } + ["t/b/x/v", "__render/t/b/x/v/w100", "other/k"]
+            for key in keys {
+                _ = try await store.putObject(
+                    key, body: ScriptedBody(chunks: [ByteBuffer(string: key)]), contentLength: nil,
+                    contentType: "text/plain", cacheControl: "no-cache")
+            }
+            var listed: [StoredKey] = []
+            var batches: [Int] = []
+            try await store.listKeys(under: "t", batchSize: 3) { batch in
+                batches.append(batch.count)
+                listed += batch
+            }
+            #expect(Set(listed.map(\.key)) == Set(keys.filter { $0.hasPrefix("t/") }))
+            #expect(batches.allSatisfy { $0 <= 3 })
+            #expect(listed.allSatisfy { abs(($0.lastModified ?? .distantPast).timeIntervalSinceNow) < 600 })
+
+            try await store.perform(.object("t/b/x/v"))
+            try await store.perform(.object("t/b/x/v"))
+            try await store.perform(.prefix("__render/t/b/x/v"))
+            try await store.perform(.failedWrite("t/b/folder 0/name+0/v0"))
+            try await store.perform(.multipart(key: "t/b/never", uploadID: "no-such-upload"))
+            for gone in ["t/b/x/v", "__render/t/b/x/v/w100", "t/b/folder 0/name+0/v0"] {
+                await #expect(throws: ObjectStoreError.self) { try await store.headObject(gone) }
+            }
+            #expect(try await store.headObject("t/b/folder 1/name+1/v1").size > 0)
+            var left: [String] = []
+            try await store.listKeys(under: "nothing-here", batchSize: 10) { left += $0.map(\.key) }
+            #expect(left.isEmpty)
+        }
+    }
 }
