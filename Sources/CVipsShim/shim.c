@@ -37,11 +37,13 @@ static cvs_format format_of_loader(const char *loader) {
     return CVS_FORMAT_UNSUPPORTED;
 }
 
-int cvs_probe(const void *bytes, size_t length, cvs_format *format, int *width, int *height, int *pages) {
-    *format = format_of_loader(vips_foreign_find_load_buffer(bytes, length));
+int cvs_probe(const cvs_source *source, cvs_format *format, int *width, int *height, int *pages) {
+    *format = format_of_loader(source->path ? vips_foreign_find_load(source->path)
+                                            : vips_foreign_find_load_buffer(source->bytes, source->length));
     if (*format == CVS_FORMAT_UNSUPPORTED) return -1;
     // Header only: libvips decodes pixels lazily.
-    VipsImage *image = vips_image_new_from_buffer(bytes, length, "", NULL);
+    VipsImage *image = source->path ? vips_image_new_from_file(source->path, NULL)
+                                    : vips_image_new_from_buffer(source->bytes, source->length, "", NULL);
     if (image == NULL) return -1;
     *width = vips_image_get_width(image);
     *height = vips_image_get_page_height(image);
@@ -61,7 +63,7 @@ static const char *saver_suffix(cvs_format format) {
     }
 }
 
-int cvs_render(const void *bytes, size_t length, const cvs_render_options *options,
+int cvs_render(const cvs_source *source, const cvs_render_options *options,
                void **output, size_t *output_length, int *output_width, int *output_height) {
     const char *suffix = saver_suffix(options->format);
     if (suffix == NULL) {
@@ -80,11 +82,18 @@ int cvs_render(const void *bytes, size_t length, const cvs_render_options *optio
     VipsImage *image = NULL;
     // The thumbnail operation shrinks while decoding (JPEG DCT scaling, WebP and HEIF
     // subsampling), so a large source is never decoded at full size when a small one is asked for.
-    if (vips_thumbnail_buffer((void *)bytes, length, &image, width,
-                              "height", height, "size", size, "crop", crop,
-                              "option_string", "fail_on=error", NULL) != 0) {
+    // A file's load options travel in its name; a buffer's in option_string.
+    char named[4096 + 32];
+    if (source->path && snprintf(named, sizeof named, "%s[fail_on=error]", source->path) >= (int)sizeof named) {
+        vips_error("storage-api", "temporary path too long");
         return -1;
     }
+    int failed = source->path
+        ? vips_thumbnail(named, &image, width, "height", height, "size", size, "crop", crop, NULL)
+        : vips_thumbnail_buffer((void *)source->bytes, source->length, &image, width,
+                                "height", height, "size", size, "crop", crop,
+                                "option_string", "fail_on=error", NULL);
+    if (failed != 0) return -1;
     char saver[64];
     if (options->format == CVS_FORMAT_PNG || options->format == CVS_FORMAT_GIF) {
         snprintf(saver, sizeof saver, "%s[strip]", suffix);

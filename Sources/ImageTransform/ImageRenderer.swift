@@ -124,27 +124,47 @@ public struct ImageTransformError: Error, Sendable, Hashable, CustomStringConver
     public var description: String { "\(code): \(detail)" }
 }
 
+/// An encoded image for libvips: a file, read as it decodes (memory stays small whatever its
+/// size), or bytes in memory.
+public enum ImageSource: Sendable {
+    case file(String)
+    case bytes(ByteBuffer)
+
+    func withShimSource<Result>(_ body: (UnsafePointer<cvs_source>) -> Result) -> Result {
+        switch self {
+        case .file(let path):
+            return path.withCString { path in
+                var source = cvs_source(path: path, bytes: nil, length: 0)
+                return body(&source)
+            }
+        case .bytes(let bytes):
+            return bytes.withUnsafeReadableBytes { raw in
+                var source = cvs_source(path: nil, bytes: raw.baseAddress, length: raw.count)
+                return body(&source)
+            }
+        }
+    }
+}
+
 /// libvips behind the C shim. Every call blocks its thread: run them on a `RenderPool`.
 public enum ImageRenderer {
     /// Starts libvips once per process (cache off, one thread per call, untrusted loaders blocked).
     /// Returns false when libvips cannot start.
     public static let initialized: Bool = cvs_initialize() == 0
 
-    /// Reads the header of `bytes` (no pixels are decoded).
-    public static func probe(_ bytes: ByteBuffer) throws(ImageTransformError) -> SourceImage {
+    /// Reads the header of `source` (no pixels are decoded).
+    public static func probe(_ source: ImageSource) throws(ImageTransformError) -> SourceImage {
         var format = CVS_FORMAT_UNSUPPORTED
         var width: Int32 = 0, height: Int32 = 0, pages: Int32 = 0
-        let status = bytes.withUnsafeReadableBytes { raw in
-            cvs_probe(raw.baseAddress, raw.count, &format, &width, &height, &pages)
-        }
+        let status = source.withShimSource { cvs_probe($0, &format, &width, &height, &pages) }
         guard status == 0, let imageFormat = ImageFormat(format) else {
             throw ImageTransformError(.unsupportedSource, takeError() ?? "unknown format")
         }
         return SourceImage(format: imageFormat, width: Int(width), height: Int(height), pages: Int(pages))
     }
 
-    /// Decodes `bytes` with shrink-on-load, resizes per `plan` and encodes.
-    public static func render(_ bytes: ByteBuffer, plan: RenderPlan) throws(ImageTransformError) -> RenderedImage {
+    /// Decodes `source` with shrink-on-load, resizes per `plan` and encodes.
+    public static func render(_ source: ImageSource, plan: RenderPlan) throws(ImageTransformError) -> RenderedImage {
         guard plan.format.isWritable else { throw ImageTransformError(.renderFailed, "cannot write \(plan.format)") }
         var options = cvs_render_options(
             width: Int32(clamping: plan.width ?? 0), height: Int32(clamping: plan.height ?? 0),
@@ -152,9 +172,7 @@ public enum ImageRenderer {
         var output: UnsafeMutableRawPointer?
         var length = 0
         var width: Int32 = 0, height: Int32 = 0
-        let status = bytes.withUnsafeReadableBytes { raw in
-            cvs_render(raw.baseAddress, raw.count, &options, &output, &length, &width, &height)
-        }
+        let status = source.withShimSource { cvs_render($0, &options, &output, &length, &width, &height) }
         guard status == 0, let output else {
             // A decoder's complaint means a broken source; the encoders do not fail on good pixels.
             throw ImageTransformError(.unsupportedSource, takeError() ?? "render failed")

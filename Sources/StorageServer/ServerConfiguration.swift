@@ -39,6 +39,8 @@ public struct ServerConfiguration: Sendable {
     public var imageQueueSize: Int
     /// Whether rendered variants are kept in the backend.
     public var imageCacheEnabled: Bool
+    /// The most bytes of rendered variants kept (`IMAGE_TRANSFORMATION_CACHE_MAX_BYTES`).
+    public var imageCacheMaximumBytes: Int64
     public var corsAllowedOrigins: [String]
     public var uploadSignedURLExpirationSeconds: Int
     public var tusURLExpiryMilliseconds: Int64
@@ -91,6 +93,7 @@ public struct ServerConfiguration: Sendable {
           IMAGE_TRANSFORMATION_WORKERS           image worker threads, default the number of cores
           IMAGE_TRANSFORMATION_QUEUE_SIZE        renders that may wait for a worker before 429, default 32
           IMAGE_TRANSFORMATION_CACHE_ENABLED     keep rendered variants in the backend, default true
+          IMAGE_TRANSFORMATION_CACHE_MAX_BYTES   most bytes of variants kept (least recently used evicted), default 1073741824
           CORS_ALLOWED_ORIGINS                   comma-separated origins, default *
           UPLOAD_SIGNED_URL_EXPIRATION_TIME (SIGNED_UPLOAD_URL_EXPIRATION_TIME)  seconds, default 7200
           TUS_URL_EXPIRY_MS                      resumable upload lifetime from creation, default 86400000
@@ -194,6 +197,8 @@ public struct ServerConfiguration: Sendable {
                 "IMAGE_TRANSFORMATION_WORKERS", default: ProcessInfo.processInfo.activeProcessorCount, in: 1...256),
             imageQueueSize: try reader.integer("IMAGE_TRANSFORMATION_QUEUE_SIZE", default: 32, in: 0...100_000),
             imageCacheEnabled: try reader.boolean("IMAGE_TRANSFORMATION_CACHE_ENABLED", default: true),
+            imageCacheMaximumBytes: Int64(
+                try reader.integer("IMAGE_TRANSFORMATION_CACHE_MAX_BYTES", default: 1 << 30, in: 1...Int.max)),
             corsAllowedOrigins: origins.isEmpty ? ["*"] : origins,
             uploadSignedURLExpirationSeconds: try reader.integer(
                 "UPLOAD_SIGNED_URL_EXPIRATION_TIME", "SIGNED_UPLOAD_URL_EXPIRATION_TIME", default: 7200, in: 1...31_536_000),

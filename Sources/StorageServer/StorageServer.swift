@@ -141,7 +141,9 @@ public enum StorageServer {
                 serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum,
                 maximumConcurrentUploads: configuration.maximumConcurrentUploads,
                 resumable: ResumableSettings(lifetime: .milliseconds(configuration.tusURLExpiryMilliseconds)),
-                render: RenderSettings(limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled),
+                render: RenderSettings(
+                    limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled,
+                    cacheMaximumBytes: configuration.imageCacheMaximumBytes),
                 cleanupGrace: .milliseconds(configuration.cleanupGraceMilliseconds)),
             images: images, logger: logger)
         let api = StorageAPI(

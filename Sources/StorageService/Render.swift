@@ -12,14 +12,18 @@ public struct RenderSettings: Sendable {
     public var maximumSourcePixels: Int
     /// Whether rendered variants are kept in the backend and served from there.
     public var cacheEnabled: Bool
+    /// The most bytes of variants kept, over every replica (`IMAGE_TRANSFORMATION_CACHE_MAX_BYTES`);
+    /// the least recently used go first.
+    public var cacheMaximumBytes: Int64
 
     public init(
         limits: ImageTransformation.Limits = ImageTransformation.Limits(), maximumSourcePixels: Int = 50_000_000,
-        cacheEnabled: Bool = true
+        cacheEnabled: Bool = true, cacheMaximumBytes: Int64 = 1 << 30
     ) {
         self.limits = limits
         self.maximumSourcePixels = maximumSourcePixels
         self.cacheEnabled = cacheEnabled
+        self.cacheMaximumBytes = cacheMaximumBytes
     }
 }
 
@@ -100,6 +104,11 @@ extension StorageService {
 
         if let cacheKey, let cached = try? await store.getObject(cacheKey, conditions: ReadConditions()) {
             ServiceMetrics.render(.cacheHit)
+            do {
+                try await database.touchRenderVariant(cacheKey)
+            } catch {
+                logger.warning("could not mark a rendered variant used", metadata: ["error": "\(String(reflecting: error))"])
+            }
             return RenderedObject(
                 object: object, body: cached.body, contentLength: cached.info.size,
                 contentType: cached.info.contentType ?? "application/octet-stream", lastModified: cached.info.lastModified,
@@ -115,7 +124,9 @@ extension StorageService {
         let rendered: RenderedImage
         do {
             rendered = try await images.withSlot { blocking in
-                let source = try await readWhole(sourceKey, name: name, limit: limit)
+                let path = try await spool(sourceKey, name: name, limit: limit, blocking: blocking)
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                let source = ImageSource.file(path)
                 let image = try await blocking.run { try ImageRenderer.probe(source) }
                 guard image.pixels <= maximumPixels else {
                     throw ImageTransformError(.sourceTooLarge, "\(image.width)x\(image.height)")
@@ -134,23 +145,43 @@ extension StorageService {
 
         ServiceMetrics.render(.rendered)
         let lastModified = Date()
-        if let cacheKey {
-            do {
-                _ = try await store.putObject(
-                    cacheKey, body: ByteStream.single(rendered.bytes), contentLength: Int64(rendered.bytes.readableBytes),
-                    contentType: rendered.format.contentType, cacheControl: "no-cache")
-            } catch {
-                logger.warning("could not keep a rendered variant", metadata: ["key": "\(cacheKey)", "error": "\(error)"])
-            }
-        }
+        if let cacheKey { await keepVariant(rendered, at: cacheKey) }
         let bytes = rendered.bytes
         return RenderedObject(
             object: object, body: ByteStream.single(bytes), contentLength: Int64(bytes.readableBytes),
             contentType: rendered.format.contentType, lastModified: lastModified, cacheHit: false, negotiated: negotiated)
     }
 
-    /// Reads an object into memory, at most `limit` bytes.
-    private func readWhole(_ key: String, name: String, limit: Int64) async throws -> ByteBuffer {
+    /// Stores a variant and records its size; evicts what the cache bound no longer holds.
+    private func keepVariant(_ rendered: RenderedImage, at key: String) async {
+        let size = Int64(rendered.bytes.readableBytes)
+        // A variant bigger than the whole cache would only evict everything else.
+        guard size <= settings.render.cacheMaximumBytes else { return }
+        do {
+            _ = try await store.putObject(
+                key, body: ByteStream.single(rendered.bytes), contentLength: size,
+                contentType: rendered.format.contentType, cacheControl: "no-cache")
+        } catch {
+            logger.warning("could not keep a rendered variant", metadata: ["key": "\(key)", "error": "\(error)"])
+            return
+        }
+        do {
+            let evicted = try await database.recordRenderVariant(
+                key, bytes: size, maximumBytes: settings.render.cacheMaximumBytes)
+            await janitor.discard(evicted.map { .object($0) })
+        } catch {
+            // Unrecorded, the variant is outside the bound: remove it rather than keep it untracked.
+            logger.warning("could not record a rendered variant", metadata: ["key": "\(key)", "error": "\(String(reflecting: error))"])
+            await janitor.discard([.object(key)])
+        }
+    }
+
+    /// Copies an object into a temporary file for libvips, which then reads only what it
+    /// decodes: memory per render stays small whatever the source's size. The first bytes are
+    /// checked first, so a source that is not an image is refused before the rest is read.
+    private func spool(
+        _ key: String, name: String, limit: Int64, blocking: RenderPool.BlockingRunner
+    ) async throws -> String {
         let content: ObjectContent
         do {
             content = try await store.getObject(key, conditions: ReadConditions())
@@ -158,13 +189,37 @@ extension StorageService {
             throw backendFailure(error, name: name)
         }
         guard content.info.size <= limit else { throw StorageError.sourceFileTooLarge }
-        var source = ByteBufferAllocator().buffer(capacity: Int(content.info.size))
-        for try await chunk in content.body {
-            var chunk = chunk
-            guard source.readableBytes + chunk.readableBytes <= limit else { throw StorageError.sourceFileTooLarge }
-            source.writeBuffer(&chunk)
+        var chunks = content.body.makeAsyncIterator()
+        var head = ByteBuffer()
+        while head.readableBytes < ImageSniffer.prefixLength, var chunk = try await chunks.next() {
+            head.writeBuffer(&chunk)
         }
-        return source
+        guard ImageSniffer.format(of: head.readableBytesView) != nil else {
+            throw ImageTransformError(.unsupportedSource, "the first bytes are not those of a supported image")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "storage-api-render-\(UUID().uuidString.lowercased())").path
+        do {
+            let file = try await blocking.run { () throws -> FileHandle in
+                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+                      let file = FileHandle(forWritingAtPath: path)
+                else { throw ImageTransformError(.renderFailed, "cannot create a temporary file") }
+                return file
+            }
+            defer { try? file.close() }
+            var written = Int64(0)
+            var next: ByteBuffer? = head
+            while let chunk = next {
+                written += Int64(chunk.readableBytes)
+                guard written <= limit else { throw StorageError.sourceFileTooLarge }
+                try await blocking.run { try file.write(contentsOf: chunk.readableBytesView) }
+                next = try await chunks.next()
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+        return path
     }
 
     static func resizeMode(_ resize: ImageTransformation.Resize?) -> ResizeMode {

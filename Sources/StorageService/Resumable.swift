@@ -168,8 +168,21 @@ extension StorageService {
     /// Where an upload stands (TUS HEAD): 404 when there is none (or it is another's), 410
     /// once expired.
     public func resumableUploadStatus(_ id: ResumableUploadID, authority: ResumableAuthority) async throws -> ResumableStatus {
-        guard let row = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+        guard var row = try await database.resumableUpload(id) else { throw TusErrors.notFound }
         try Self.checkReach(row, authority: authority)
+        if row.leaseHeld, row.completedAt == nil {
+            // A writer still streaming would make the offset stale as soon as it is sent. As
+            // tusd does, a HEAD asks it to stop (it keeps what is durable) and waits, within the
+            // lock wait, so the client resumes from where the upload really is.
+            try await database.requestResumableRelease(id)
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: settings.resumable.lockWait)
+            while row.leaseHeld, clock.now < deadline {
+                try await Task.sleep(for: settings.resumable.lockPoll)
+                guard let current = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+                row = current
+            }
+        }
         _ = try row.protocolState.status(at: row.databaseNow)
         return Self.status(row)
     }

@@ -88,7 +88,7 @@ final class Counter: @unchecked Sendable {
     init() { #expect(ImageRenderer.initialized) }
 
     @Test func probesTheHeader() throws {
-        let source = try ImageRenderer.probe(Self.png)
+        let source = try ImageRenderer.probe(.bytes(Self.png))
         #expect(source == SourceImage(format: .png, width: 64, height: 48, pages: 1))
     }
 
@@ -103,24 +103,47 @@ final class Counter: @unchecked Sendable {
     func rendersGeometry(_ resize: ResizeMode, _ width: Int, _ height: Int, _ outWidth: Int, _ outHeight: Int) throws {
         let plan = RenderPlan(width: width == 0 ? nil : width, height: height == 0 ? nil : height,
                               resize: resize, format: .webp, quality: 80)
-        let rendered = try ImageRenderer.render(Self.png, plan: plan)
+        let rendered = try ImageRenderer.render(.bytes(Self.png), plan: plan)
         #expect((rendered.width, rendered.height) == (outWidth, outHeight))
-        #expect(try ImageRenderer.probe(rendered.bytes) == SourceImage(format: .webp, width: outWidth, height: outHeight, pages: 1))
+        #expect(try ImageRenderer.probe(.bytes(rendered.bytes)) == SourceImage(format: .webp, width: outWidth, height: outHeight, pages: 1))
     }
 
     @Test(arguments: [ImageFormat.jpeg, .png, .webp, .gif, .avif])
     func encodesEveryWritableFormat(_ format: ImageFormat) throws {
-        let rendered = try ImageRenderer.render(Self.png, plan: RenderPlan(width: 20, height: nil, resize: .cover, format: format, quality: 50))
-        #expect(try ImageRenderer.probe(rendered.bytes).format == format)
+        let rendered = try ImageRenderer.render(.bytes(Self.png), plan: RenderPlan(width: 20, height: nil, resize: .cover, format: format, quality: 50))
+        #expect(try ImageRenderer.probe(.bytes(rendered.bytes)).format == format)
     }
 
     @Test func refusesWhatIsNotAnImage() {
-        #expect(throws: ImageTransformError.self) { try ImageRenderer.probe(ByteBuffer(string: "hello, not an image")) }
+        #expect(throws: ImageTransformError.self) { try ImageRenderer.probe(.bytes(ByteBuffer(string: "hello, not an image"))) }
         var truncated = Self.png
         truncated.moveWriterIndex(to: 60)
         #expect(throws: ImageTransformError.self) {
-            try ImageRenderer.render(truncated, plan: RenderPlan(width: 10, height: nil, resize: .cover, format: .png, quality: 80))
+            try ImageRenderer.render(.bytes(truncated), plan: RenderPlan(width: 10, height: nil, resize: .cover, format: .png, quality: 80))
         }
-        #expect(throws: ImageTransformError.self) { try ImageRenderer.probe(ByteBuffer()) }
+        #expect(throws: ImageTransformError.self) { try ImageRenderer.probe(.bytes(ByteBuffer())) }
+    }
+
+    /// A file source decodes the same as bytes in memory (renders spool large sources to disk).
+    @Test(arguments: [ImageFormat.png, .jpeg, .webp, .gif, .avif])
+    func filesRenderLikeBytes(_ format: ImageFormat) throws {
+        let encoded = try ImageRenderer.render(.bytes(Self.png), plan: RenderPlan(width: nil, height: nil, resize: .cover, format: format, quality: 90))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("render-\(UUID().uuidString)").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(encoded.bytes.readableBytesView)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try ImageRenderer.probe(.file(path)) == SourceImage(format: format, width: 64, height: 48, pages: 1))
+        let rendered = try ImageRenderer.render(.file(path), plan: RenderPlan(width: 16, height: 16, resize: .cover, format: .png, quality: 80))
+        #expect((rendered.width, rendered.height) == (16, 16))
+        // The sniffer, given the first bytes only, agrees with libvips.
+        #expect(ImageSniffer.format(of: encoded.bytes.readableBytesView.prefix(ImageSniffer.prefixLength)) == format)
+    }
+
+    @Test func theSnifferRefusesWhatIsNotAnImage() {
+        for text in ["", "hello, not an image", "<svg xmlns='http://www.w3.org/2000/svg'/>", "%PDF-1.7", "RIFF\0\0\0\0WAVE", "\0\0\0\u{18}ftypmp42"] {
+            #expect(ImageSniffer.format(of: Array(text.utf8)) == nil, "\(text)")
+        }
+        #expect(ImageSniffer.format(of: [0xFF, 0xD8]) == nil)  // too short to tell
+        #expect(ImageSniffer.format(of: [0x4D, 0x4D, 0x00, 0x2A, 0, 0, 0, 8]) == .tiff)
+        #expect(ImageSniffer.format(of: Array("\0\0\0\u{1C}ftypheic".utf8)) == .avif)
     }
 }

@@ -60,6 +60,11 @@ def user_token(sub: str | None = None, role: str = "authenticated", **extra) -> 
 ANON_KEY = sign_jwt({"role": "anon", "iat": int(time.time())})
 SERVICE_KEY = sign_jwt({"role": "service_role", "iat": int(time.time())})
 
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """A process's resident memory in KiB (`VmHWM`: its peak since start or the last reset)."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -15,6 +15,7 @@ access, each tried the way an attacker or a careless client would.
 """
 
 import base64
+import concurrent.futures
 import json
 import os
 import socket
@@ -26,19 +27,11 @@ import httpx
 import pytest
 
 from conftest import (ANON_KEY, MODE, SECRET, SERVICE_KEY, Server, b64url, bearer, scratch_database, service_headers,
-                      sign_jwt, user_token)
+                      rss_kib, sign_jwt, user_token)
 from helpers_objects import x_metadata
 from helpers_rls import envelope, expect_error, policies  # noqa: F401  (fixture)
 
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def unique(prefix="k"):
@@ -381,6 +374,89 @@ def test_an_invisible_object_answers_like_a_missing_one_on_every_route(server, s
         assert seen == expected, (index, seen, expected)
     assert server.object_row(bucket, "mine.png") is not None
     assert server.client(alice).from_(bucket).download("mine.png") == b"\x89PNG alice"
+
+
+# 9. Renders: non-images refused from their first bytes; memory per render bounded
+
+
+@pytest.fixture(scope="module")
+def render_server(tmp_path_factory):
+    """Eight image workers and a 48 MiB upload limit, so 40 MB sources reach the renderer."""
+    base = tmp_path_factory.mktemp("render-hardening")
+    env = {"IMAGE_TRANSFORMATION_WORKERS": "8", "IMAGE_TRANSFORMATION_QUEUE_SIZE": "8",
+           "UPLOAD_FILE_SIZE_LIMIT": str(48 * 1024 * 1024), "IMAGE_TRANSFORMATION_CACHE_MAX_BYTES": "60000"}
+    with scratch_database("compat_render_hardening") as database_url:
+        instance = Server(os.environ["STORAGE_API_BINARY"], database_url, base / "storage", base / "server.log",
+                          extra_env=env)
+        instance.start()
+        yield instance
+        instance.stop()
+
+
+def test_renders_of_a_large_non_image_are_refused_without_reading_it(render_server):
+    """Issue 11 item 9: 8 parallel renders of a 40 MB non-image once read each whole source into
+    memory (RSS +320 MB); now each reads its first bytes and answers 400."""
+    client = render_server.client(SERVICE_KEY)
+    bucket = f"big-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(bucket, options={"public": True})
+    http = render_server.http()
+    response = http.put(f"/object/{bucket}/noise.jpg", content=os.urandom(40 * 1024 * 1024),
+                        headers=service_headers(**{"content-type": "image/jpeg"}))
+    assert response.status_code == 200, response.text
+    url = f"{render_server.url}/render/image/public/{bucket}/noise.jpg?width=200&format=webp"
+    assert httpx.get(url, timeout=60).status_code == 400  # libvips and the workers started
+    with open(f"/proc/{render_server.process.pid}/clear_refs", "w") as refs:
+        refs.write("5")
+    idle = rss_kib(render_server.process.pid, "VmHWM")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url, timeout=120), range(8)))
+    for answer in answers:
+        expect_error(answer, "400", "InvalidRequest", "The source image is invalid or unsupported for rendering",
+                     "InvalidRequest")
+    grown = (rss_kib(render_server.process.pid, "VmHWM") - idle) // 1024
+    assert grown < 64, f"peak RSS grew by {grown} MiB"
+    client.empty_bucket(bucket)
+    client.delete_bucket(bucket)
+
+
+def test_the_variant_cache_is_bounded(render_server):
+    """Every distinct width was a new variant kept forever; now the oldest are evicted once the
+    cache holds IMAGE_TRANSFORMATION_CACHE_MAX_BYTES (here 60 000)."""
+    client = render_server.client(SERVICE_KEY)
+    bucket = f"cache-{uuid.uuid4().hex[:8]}"
+    client.create_bucket(bucket, options={"public": True})
+    png = png_bytes(120, 90, os.urandom(3 * 120 * 90))  # noise: variants of predictable size
+    client.from_(bucket).upload("photo.png", png, {"content-type": "image/png"})
+    base = f"{render_server.url}/render/image/public/{bucket}/photo.png"
+    rendered = 0
+    for width in range(20, 120, 5):
+        response = httpx.get(f"{base}?width={width}&format=origin", timeout=60)
+        assert response.status_code == 200, response.text
+        rendered += len(response.content)
+    assert rendered > 2 * 60000  # more than the cache may hold
+    total = render_server.sql("select coalesce(sum(bytes), 0) from storage_api.render_variants")[0][0]
+    assert 0 < total <= 60000
+    stored = [p for p in (render_server.storage_dir / "stub" / "__render").rglob("*") if p.is_file()] \
+        if MODE == "file" else None
+    if stored is not None:
+        assert sum(p.stat().st_size for p in stored) <= 60000
+        assert len(stored) < 20
+    # The newest variant is still a hit; the first one was evicted and is rendered again.
+    assert httpx.get(f"{base}?width=115&format=origin").headers["x-render-cache"] == "hit"
+    assert httpx.get(f"{base}?width=20&format=origin").headers["x-render-cache"] == "miss"
+    client.empty_bucket(bucket)
+    client.delete_bucket(bucket)
+
+
+def png_bytes(width: int, height: int, rgb: bytes) -> bytes:
+    import struct
+    import zlib
+    rows = b"".join(b"\0" + rgb[y * width * 3:(y + 1) * width * 3] for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 # 10. User metadata is a JSON object of at most 64 KiB

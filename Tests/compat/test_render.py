@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import (MODE, SERVICE_KEY, S3Location, Server, bearer, bucket_factory, scratch_database,
-                      service_headers, user_token)
+                      rss_kib, service_headers, user_token)
 
 TENANT = "storage-single-tenant"
 
@@ -277,11 +277,6 @@ def small_pool(tmp_path_factory):
         instance.start()
         yield instance
         instance.stop()
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
 def test_hundred_concurrent_renders_complete_or_shed(small_pool):

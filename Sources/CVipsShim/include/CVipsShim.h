@@ -39,13 +39,21 @@ typedef struct {
 /// loaders and savers marked untrusted blocked. Returns 0 on success.
 int cvs_initialize(void);
 
+/// An encoded image: a file (`path` set; libvips reads it as it decodes, so memory stays small
+/// whatever the file's size) or bytes in memory.
+typedef struct {
+    const char *path;
+    const void *bytes;
+    size_t length;
+} cvs_source;
+
 /// Reads only the header of an encoded image: its format and the size of one page.
 /// Returns 0 on success, -1 when libvips cannot read it (the reason via cvs_take_error).
-int cvs_probe(const void *bytes, size_t length, cvs_format *format, int *width, int *height, int *pages);
+int cvs_probe(const cvs_source *source, cvs_format *format, int *width, int *height, int *pages);
 
 /// Decodes with shrink-on-load, resizes and encodes. On success returns 0 and stores a buffer
 /// the caller frees with cvs_free, its length and the output size.
-int cvs_render(const void *bytes, size_t length, const cvs_render_options *options,
+int cvs_render(const cvs_source *source, const cvs_render_options *options,
                void **output, size_t *output_length, int *output_width, int *output_height);
 
 /// Frees a buffer from cvs_render.
