@@ -11,8 +11,8 @@ public import NIOCore
 /// into place (no copy). A chunk holds the file's exclusive lock while it writes, so a writer
 /// that lost its lease but still runs (paused, not yet dead) keeps others out rather than
 /// writing under them; bytes past the recorded offset are never trusted, only overwritten or
-/// cut off. Each recorded chunk is a piece entry (same key, its own size and MD5): the object's
-/// ETag is built from them as S3 builds a multipart ETag.
+/// cut off. The recorded chunks are one piece entry whose MD5 state is saved with it and resumed by
+/// the next chunk, so the record stays small and the object's ETag is the MD5 of its bytes.
 extension FileObjectStore {
     public func receiveChunk<Body: AsyncSequence & Sendable>(
         _ body: Body, length: Int64?, after pieces: ResumablePieces, target: ResumableTarget,
@@ -45,11 +45,21 @@ extension FileObjectStore {
         }
         do {
             // A client that goes away mid-chunk keeps what arrived: TUS clients resume from the offset.
-            let streamed = try await stream(body, into: fd, path: path)
+            // The chunk extends the last piece when its hash can be resumed: one piece however
+            // many chunks, so recording a chunk costs the same at the first and the millionth.
+            let last = pieces.pieces.last
+            let resumed = last.flatMap { $0.key == key ? $0.md5State.flatMap(ResumableMD5.init(savedState:)) : nil }
+            let streamed = try await stream(body, into: fd, path: path, hasher: resumed ?? ResumableMD5())
             var result = pieces
             if streamed.size > 0 {
                 try await blocking { () throws(ObjectStoreError) in try PosixFile.fsync(fd, path: path) }
-                result.pieces.append(.init(key: key, size: streamed.size, md5: streamed.md5.lowercaseHex))
+                let md5 = streamed.hasher.digestBytes().lowercaseHex
+                if let last, resumed != nil {
+                    result.pieces[result.pieces.count - 1] = .init(
+                        key: key, size: last.size + streamed.size, md5: md5, md5State: streamed.hasher.savedState)
+                } else {
+                    result.pieces.append(.init(key: key, size: streamed.size, md5: md5, md5State: streamed.hasher.savedState))
+                }
                 try await ledger.record(result)
             }
             await close(fd)

@@ -112,11 +112,19 @@ public struct FileObjectStore: ObjectStore {
     func stream<Body: AsyncSequence & Sendable>(
         _ body: Body, into fd: Int32, path: String
     ) async throws -> (size: Int64, md5: [UInt8], bodyFailure: (any Error)?) where Body.Element == ByteBuffer {
+        let streamed = try await stream(body, into: fd, path: path, hasher: Insecure.MD5())
+        return (streamed.size, streamed.hasher.digestBytes(), streamed.bodyFailure)
+    }
+
+    /// `stream(_:into:path:)` continuing `hasher` (a resumable upload's running MD5).
+    func stream<Body: AsyncSequence & Sendable, Hasher: StreamHasher>(
+        _ body: Body, into fd: Int32, path: String, hasher initial: Hasher
+    ) async throws -> (size: Int64, hasher: Hasher, bodyFailure: (any Error)?) where Body.Element == ByteBuffer {
         // One write (hash + write on the thread pool) stays in flight while the next buffer
         // fills from the network, so receiving and writing overlap; memory stays at two buffers.
-        var inFlight: Task<Insecure.MD5, any Error>? = nil
+        var inFlight: Task<Hasher, any Error>? = nil
         do {
-            var hasher = Insecure.MD5()
+            var hasher = initial
             var size: Int64 = 0
             var pending = ByteBuffer()
             var bodyFailure: (any Error)?
@@ -151,17 +159,17 @@ public struct FileObjectStore: ObjectStore {
                 hasher = try await last.value
                 inFlight = nil
             }
-            return (size, Array(hasher.finalize()), bodyFailure)
+            return (size, hasher, bodyFailure)
         } catch {
             _ = try? await inFlight?.value
             throw error
         }
     }
 
-    private func write(
-        _ buffer: ByteBuffer, to fd: Int32, path: String, hasher: Insecure.MD5
-    ) async throws -> Insecure.MD5 {
-        try await blocking { () throws(ObjectStoreError) -> Insecure.MD5 in
+    private func write<Hasher: StreamHasher>(
+        _ buffer: ByteBuffer, to fd: Int32, path: String, hasher: Hasher
+    ) async throws -> Hasher {
+        try await blocking { () throws(ObjectStoreError) -> Hasher in
             var hasher = hasher
             buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
             try PosixFile.write(fd, buffer, path: path)

@@ -151,7 +151,7 @@ public protocol ObjectStore: ResumableStorage {
 public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
-            case notFound, invalidKey, noSpace, unavailable, io, busy
+            case notFound, invalidKey, noSpace, unavailable, io, busy, tooManyParts
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -167,6 +167,8 @@ public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConverti
         public static let unavailable = Code(.unavailable)
         /// Another writer holds the resource (a resumable upload's data file).
         public static let busy = Code(.busy)
+        /// A resumable upload would need more than S3's 10 000 parts.
+        public static let tooManyParts = Code(.tooManyParts)
         /// Any other failure.
         public static let io = Code(.io)
     }

@@ -12,11 +12,15 @@ public struct ResumablePieces: Codable, Sendable, Equatable {
         public var size: Int64
         /// Hex MD5 of the piece (file mode builds the object's ETag from these).
         public var md5: String
+        /// File mode: the running MD5's saved state, so the next chunk extends this piece rather
+        /// than adding one (nil in records from before it was kept, and in S3 modes).
+        public var md5State: String?
 
-        public init(key: String, size: Int64, md5: String) {
+        public init(key: String, size: Int64, md5: String, md5State: String? = nil) {
             self.key = key
             self.size = size
             self.md5 = md5
+            self.md5State = md5State
         }
     }
 
@@ -70,6 +74,13 @@ public protocol ResumableLedger: Sendable {
     /// Records `pieces` as the upload's durable state. Pieces the previous state held and
     /// `pieces` does not are the ledger's to delete once recorded.
     func record(_ pieces: ResumablePieces) async throws
+    /// Whether records wait for the chunk's checksum: then a store must not merge pieces, since a
+    /// chunk dropped for its checksum must leave the committed pieces exactly as they were.
+    var defersRecords: Bool { get }
+}
+
+extension ResumableLedger {
+    public var defersRecords: Bool { false }
 }
 
 /// Where a resumable upload's bytes go.

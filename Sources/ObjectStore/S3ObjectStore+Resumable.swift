@@ -67,7 +67,43 @@ extension S3ObjectStore {
             await cleanUp(.object(key))
             throw error
         }
-        return next
+        return await mergeTail(of: next, target: target, ledger: ledger)
+    }
+
+    /// Keeps the waiting pieces few: while the newest piece is at least as large as the one
+    /// before it, the two become one. Piece sizes then fall from oldest to newest, so there are
+    /// at most about log2(5 MiB) of them however small the chunks, and each byte is copied only
+    /// as often as its piece doubles. Best effort: a merge that fails leaves the recorded state.
+    private func mergeTail(
+        of state: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger
+    ) async -> ResumablePieces {
+        var current = state
+        while !ledger.defersRecords, current.pieces.count >= 2 {
+            let older = current.pieces[current.pieces.count - 2], newer = current.pieces[current.pieces.count - 1]
+            guard older.size <= newer.size else { break }
+            var merged: String?
+            do {
+                let key = target.pieceKey(try await ledger.reserve(.piece))
+                merged = key
+                let client = self.client
+                let body = ByteStream.concatenating([older, newer].map { piece in
+                    { @Sendable () async throws -> ByteStream in ByteStream(try await client.getObject(piece.key).body) }
+                })
+                let info = try await putObject(
+                    key, body: body, contentLength: older.size + newer.size, contentType: "application/octet-stream",
+                    cacheControl: "no-cache")
+                var next = current
+                next.pieces.removeLast(2)
+                next.pieces.append(.init(key: key, size: info.size, md5: String(info.eTag.dropFirst().dropLast())))
+                // Recording drops the two merged pieces (the ledger deletes what the record no longer names).
+                try await ledger.record(next)
+                current = next
+            } catch {
+                if let merged { await cleanUp(.object(merged)) }
+                break
+            }
+        }
+        return current
     }
 
     /// Uploads the waiting pieces followed by `bytes` as the next part, and records it.
@@ -79,7 +115,7 @@ extension S3ObjectStore {
         let uploadID = try await multipartUpload(of: &next, target: target, ledger: ledger)
         let number = try await ledger.reserve(.part)
         guard number <= Self.maximumParts else {
-            throw ObjectStoreError(.io, "the upload needs more than \(Self.maximumParts) parts; raise the part size")
+            throw ObjectStoreError(.tooManyParts, "the upload needs more than \(Self.maximumParts) parts")
         }
         let client = self.client
         let sources = state.pieces.map { piece in

@@ -606,6 +606,8 @@ final class LeaseLedger: ResumableLedger {
         return try await service.database.reserveResumableNumber(kind == .piece ? .piece : .part, lease: lease)
     }
 
+    var defersRecords: Bool { defersBytes }
+
     func record(_ pieces: ResumablePieces) async throws {
         try watch.check()
         let held = state.withLock { state -> Bool in

@@ -99,12 +99,18 @@ public struct StorageService: Sendable {
     func backendFailure(_ error: any Error, name: String) -> any Error {
         guard let error = error as? ObjectStoreError else { return error }
         // A missing object or a key the backend refuses is the request's problem, not the backend's.
-        if error.code != .notFound, error.code != .invalidKey { ServiceMetrics.backendError(store.backendName) }
+        if error.code != .notFound, error.code != .invalidKey, error.code != .tooManyParts {
+            ServiceMetrics.backendError(store.backendName)
+        }
         // The backend's own words (paths, host names) go to the log through the cause only.
         switch error.code {
         case .notFound: return StorageError.noSuchKeyInBackend.causedBy(error)
         case .invalidKey: return StorageError.invalidKey(name).causedBy(error)
         case .noSpace: return StorageError.backendError("The storage backend is out of space").causedBy(error)
+        case .tooManyParts:
+            return StorageError(
+                code: .entityTooLarge, statusCode: 413, error: "Payload too large",
+                message: "The upload needs more than 10000 parts; send larger chunks").causedBy(error)
         case .unavailable: return StorageError.backendError("The storage backend is unavailable").causedBy(error)
         default: return StorageError.backendError("The storage backend failed").causedBy(error)
         }

@@ -525,6 +525,41 @@ def test_metadata_rules_hold_on_every_write_route(server, service, http, bucket)
     assert server.sql("select 1 from storage_api.resumable_uploads where name = 'tus.txt'") == []
 
 
+# 8. Tiny TUS chunks cost the same at the first and the last
+
+
+def test_one_byte_patches_keep_the_upload_record_small(server, service, http, bucket):
+    """Each 1-byte PATCH used to add a piece (and in S3 modes an object), growing the record and
+    the work of every later PATCH; now file mode extends one piece and S3 modes merge pieces."""
+    import hashlib
+    data = os.urandom(300)
+    metadata = ",".join(f"{key} {base64.b64encode(value.encode()).decode()}"
+                        for key, value in {"bucketName": bucket, "objectName": "tiny.bin"}.items())
+    created = http.post("/upload/resumable", headers={**TUS, **service_headers(), "Upload-Length": str(len(data)),
+                                                      "Upload-Metadata": metadata})
+    assert created.status_code == 201, created.text
+    path = created.headers["location"].split("/storage/v1", 1)[-1]
+    sizes = {}
+    for offset in range(len(data)):
+        response = http.patch(path, content=data[offset:offset + 1], headers={
+            **TUS, **service_headers(), "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+        assert response.status_code == 204, response.text
+        if offset + 1 in (20, 299):
+            [(length, count)] = server.sql(
+                "select length(pieces::text), jsonb_array_length(pieces->'pieces') from storage_api.resumable_uploads "
+                "where bucket_id = %s and name = 'tiny.bin'", bucket)
+            sizes[offset + 1] = (length, count)
+    if MODE == "file":
+        assert sizes[299][1] == 1 and sizes[299][0] <= sizes[20][0] + 8, sizes
+    else:
+        assert sizes[299][1] <= 10, sizes  # log2(299) pieces at most, not 299
+    assert service.from_(bucket).download("tiny.bin") == data
+    if MODE == "file":
+        info = http.head(f"/object/{bucket}/tiny.bin", headers=service_headers())
+        assert info.headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    server.assert_consistent(bucket)
+
+
 # 11. Nothing internal in client-facing messages
 
 
