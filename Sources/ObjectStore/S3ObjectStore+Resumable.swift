@@ -85,10 +85,7 @@ extension S3ObjectStore {
             do {
                 let key = target.pieceKey(try await ledger.reserve(.piece))
                 merged = key
-                let client = self.client
-                let body = ByteStream.concatenating([older, newer].map { piece in
-                    { @Sendable () async throws -> ByteStream in ByteStream(try await client.getObject(piece.key).body) }
-                })
+                let body = ByteStream.concatenating(pieceSources([older, newer]))
                 let info = try await putObject(
                     key, body: body, contentLength: older.size + newer.size, contentType: "application/octet-stream",
                     cacheControl: "no-cache")
@@ -117,10 +114,7 @@ extension S3ObjectStore {
         guard number <= Self.maximumParts else {
             throw ObjectStoreError(.tooManyParts, "the upload needs more than \(Self.maximumParts) parts")
         }
-        let client = self.client
-        let sources = state.pieces.map { piece in
-            { @Sendable () async throws -> ByteStream in ByteStream(try await client.getObject(piece.key).body) }
-        }
+        let sources = pieceSources(state.pieces)
         let partLength = state.pieces.reduce(0) { $0 + $1.size } + length
         let body = ByteStream.concatenating(sources + [{ bytes }])
         let eTag = try await client.uploadPart(
@@ -160,10 +154,7 @@ extension S3ObjectStore {
                         from: pieces.pieces[0].key, to: target.objectKey, contentType: target.contentType,
                         cacheControl: target.cacheControl)
                 } else {
-                    let client = self.client
-                    let sources = pieces.pieces.map { piece in
-                        { @Sendable () async throws -> ByteStream in ByteStream(try await client.getObject(piece.key).body) }
-                    }
+                    let sources = pieceSources(pieces.pieces)
                     info = try await putObject(
                         target.objectKey, body: ByteStream.concatenating(sources), contentLength: pieces.size,
                         contentType: target.contentType, cacheControl: target.cacheControl)
@@ -210,6 +201,14 @@ extension S3ObjectStore {
 }
 
 extension S3ObjectStore {
+    /// Openers of the pieces' bytes, each fetched only when the previous one has been read.
+    func pieceSources(_ pieces: [ResumablePieces.Piece]) -> [@Sendable () async throws -> ByteStream] {
+        let client = self.client
+        return pieces.map { piece in
+            { @Sendable () async throws -> ByteStream in ByteStream(try await client.getObject(piece.key).body) }
+        }
+    }
+
     /// Aborts a multipart upload nothing will complete, now or once the backend is reachable.
     func abandon(_ uploadID: String, of key: String) async {
         await cleanUp(.multipart(key: key, uploadID: uploadID))

@@ -83,3 +83,23 @@ public enum AllowedMimeTypes {
         return (parts[0], parts.count > 1 ? parts[1] : "")
     }
 }
+
+/// The two values an object keeps as response headers (`Content-Type`, `Cache-Control`) and a
+/// backend stores as headers too: checked once, before anything is stored, on every write route.
+public enum StoredHeaders {
+    /// Throws InvalidMimeType for a content type that is not a media type, and InvalidRequest
+    /// for a cache control that is not a header field value (control characters, over 1000 bytes):
+    /// passed on, S3 refuses it and the client would see a backend failure.
+    public static func validate(contentType: String?, cacheControl: String?) throws(StorageError) {
+        if let contentType { try MediaType.validate(contentType) }
+        if let cacheControl, !isFieldValue(cacheControl) {
+            throw .invalidRequest("The cacheControl value is not a valid header value")
+        }
+    }
+
+    /// RFC 9110 field-value: visible ASCII, space and tab (obs-text is refused: backends differ on it).
+    static func isFieldValue(_ value: String) -> Bool {
+        value.utf8.count <= MediaType.maximumLength
+            && value.utf8.allSatisfy { $0 == 0x09 || (0x20...0x7E).contains($0) }
+    }
+}

@@ -61,15 +61,10 @@ struct BackendJanitor: Sendable {
     /// the rest stay for a drainer.
     func finish(_ queued: [QueuedCleanup], logger: Logger) async {
         guard !queued.isEmpty else { return }
-        var done: [Int64] = []
-        for item in queued {
-            do {
-                try await store.perform(item.cleanup)
-                done.append(item.id)
-            } catch {
-                logger.warning("backend clean-up failed; a drainer retries it", metadata: [
-                    "key": "\(item.cleanup.key)", "error": "\(String(reflecting: error))"])
-            }
+        let (done, failed) = await perform(queued)
+        for (item, error) in failed {
+            logger.warning("backend clean-up failed; a drainer retries it", metadata: [
+                "key": "\(item.cleanup.key)", "error": "\(String(reflecting: error))"])
         }
         do {
             try await database.forgetCleanups(done)
@@ -77,6 +72,21 @@ struct BackendJanitor: Sendable {
             // Done twice later is harmless: every clean-up is idempotent.
             logger.warning("could not forget finished clean-ups", metadata: ["error": "\(String(reflecting: error))"])
         }
+    }
+
+    /// Does each clean-up; returns the ids done and the ones that failed, with why.
+    private func perform(_ items: [QueuedCleanup]) async -> (done: [Int64], failed: [(QueuedCleanup, any Error)]) {
+        var done: [Int64] = []
+        var failed: [(QueuedCleanup, any Error)] = []
+        for item in items {
+            do {
+                try await store.perform(item.cleanup)
+                done.append(item.id)
+            } catch {
+                failed.append((item, error))
+            }
+        }
+        return (done, failed)
     }
 
     /// Removes bytes no row ever referred to (a write whose row was not committed): now, or
@@ -99,18 +109,13 @@ struct BackendJanitor: Sendable {
     /// and puts the failed ones back with a longer back-off. Returns how many it claimed.
     func drain(limit: Int) async throws -> Int {
         let claimed = try await database.claimDueCleanups(limit: limit, lease: Self.claimLease)
-        var done: [Int64] = []
-        for item in claimed {
-            do {
-                try await store.perform(item.cleanup)
-                done.append(item.id)
-            } catch {
-                let delay = Self.backoff(attempts: item.attempts)
-                logger.warning("queued backend clean-up failed", metadata: [
-                    "key": "\(item.cleanup.key)", "attempts": "\(item.attempts)", "retryInMs": "\(delay.components.seconds * 1000)",
-                    "error": "\(String(reflecting: error))"])
-                try await database.rescheduleCleanup(item, after: delay, error: String(describing: error))
-            }
+        let (done, failed) = await perform(claimed)
+        for (item, error) in failed {
+            let delay = Self.backoff(attempts: item.attempts)
+            logger.warning("queued backend clean-up failed", metadata: [
+                "key": "\(item.cleanup.key)", "attempts": "\(item.attempts)", "retryInMs": "\(delay.components.seconds * 1000)",
+                "error": "\(String(reflecting: error))"])
+            try await database.rescheduleCleanup(item, after: delay, error: String(describing: error))
         }
         try await database.forgetCleanups(done)
         if !done.isEmpty { logger.info("queued backend clean-ups done", metadata: ["count": "\(done.count)"]) }

@@ -80,7 +80,9 @@ extension StorageService {
     public func copyObject(_ request: CopyRequest, caller: Caller) async throws -> ObjectRecord {
         for bucket in [request.sourceBucket, request.destinationBucket] { try BucketName.validate(bucket) }
         for key in [request.sourceKey, request.destinationKey] { try ObjectKey.validate(key) }
-        if !request.copyMetadata, let mimeType = request.mimeType { try MediaType.validate(mimeType) }
+        if !request.copyMetadata {
+            try StoredHeaders.validate(contentType: request.mimeType, cacheControl: request.cacheControl)
+        }
         let source = try await findObject(
             bucketID: request.sourceBucket, name: request.sourceKey, caller: caller, access: .caller,
             operation: .objectCopy)

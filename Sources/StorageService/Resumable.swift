@@ -115,7 +115,7 @@ extension StorageService {
     ) async throws -> ResumableStatus {
         try BucketName.validate(creation.bucketID)
         try ObjectKey.validate(creation.name)
-        if let contentType = creation.contentType { try MediaType.validate(contentType) }
+        try StoredHeaders.validate(contentType: creation.contentType, cacheControl: creation.cacheControl)
         let id = ResumableUploadID(bucketID: creation.bucketID, name: creation.name, version: UUID().uuidString.lowercased())
         // A key the backend cannot hold would fail only at the first PATCH, with the row made.
         do {

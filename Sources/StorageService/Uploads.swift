@@ -68,7 +68,7 @@ extension StorageService {
     public func upload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> ObjectRecord {
         try BucketName.validate(request.bucketID)
         try ObjectKey.validate(request.name)
-        try MediaType.validate(request.mimeType)
+        try StoredHeaders.validate(contentType: request.mimeType, cacheControl: request.cacheControl)
         let limit = try await authorizeUpload(request, caller: caller)
         return try await storeUpload(request, limit: limit, owner: caller.owner, caller: caller)
     }
@@ -78,7 +78,7 @@ extension StorageService {
     public func uploadSigned<Body>(_ request: UploadRequest<Body>, owner: String?, caller: Caller) async throws -> ObjectRecord {
         try BucketName.validate(request.bucketID)
         try ObjectKey.validate(request.name)
-        try MediaType.validate(request.mimeType)
+        try StoredHeaders.validate(contentType: request.mimeType, cacheControl: request.cacheControl)
         let limit = try await authorizeUpload(request, caller: caller, probe: false)
         return try await storeUpload(request, limit: limit, owner: Owner(sub: owner), caller: caller)
     }
@@ -91,7 +91,7 @@ extension StorageService {
     ) async throws {
         try BucketName.validate(bucketID)
         try ObjectKey.validate(name)
-        if let mimeType { try MediaType.validate(mimeType) }
+        try StoredHeaders.validate(contentType: mimeType, cacheControl: nil)
         let row = Self.probeRow(
             bucketID: bucketID, name: name, owner: caller.owner, mimeType: mimeType, declaredLength: declaredLength,
             userMetadata: userMetadata)

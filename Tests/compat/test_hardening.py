@@ -560,6 +560,18 @@ def test_one_byte_patches_keep_the_upload_record_small(server, service, http, bu
     server.assert_consistent(bucket)
 
 
+def test_a_cache_control_that_is_no_header_value_is_refused(server, http, bucket):
+    """Found by the fuzz run in self-hosted mode: a cacheControl field with a control character
+    was passed to S3 as Cache-Control, which refused it, and the client got a 500."""
+    form = http.post(f"/object/{bucket}/cc.txt", headers=service_headers(),
+                     files={"file": ("cc.txt", b"x", "text/plain")}, data={"cacheControl": "3600\x0f"})
+    assert (envelope(form)["statusCode"], envelope(form)["code"]) == ("400", "InvalidRequest"), form.text
+    server.assert_nothing_left(bucket, "cc.txt")
+    fine = http.post(f"/object/{bucket}/cc.txt", headers=service_headers(),
+                     files={"file": ("cc.txt", b"x", "text/plain")}, data={"cacheControl": "3600"})
+    assert fine.status_code == 200, fine.text
+
+
 # 11. Nothing internal in client-facing messages
 
 
