@@ -167,7 +167,7 @@ public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConverti
         public static let unavailable = Code(.unavailable)
         /// Another writer holds the resource (a resumable upload's data file).
         public static let busy = Code(.busy)
-        /// A resumable upload would need more than S3's 10 000 parts.
+        /// A resumable upload would need more than S3's 10 000 parts, or keep too many small pieces waiting.
         public static let tooManyParts = Code(.tooManyParts)
         /// Any other failure.
         public static let io = Code(.io)

@@ -56,6 +56,13 @@ extension S3ObjectStore {
         if fillsPart {
             return try await foldIntoPart(state, then: bytes, length: length, target: target, ledger: ledger)
         }
+        // Merging keeps pieces few, but not for chunks that carry a checksum (see `mergeTail`):
+        // without a bound their pieces, and the rows and reads each later chunk costs, would grow
+        // with every tiny chunk a client chooses to send.
+        guard state.pieces.count < Self.maximumWaitingPieces else {
+            throw ObjectStoreError(
+                .tooManyParts, "the upload has \(state.pieces.count) waiting pieces under \(Self.minimumPartSize) bytes")
+        }
         let key = target.pieceKey(try await ledger.reserve(.piece))
         let info = try await putObject(
             key, body: bytes, contentLength: length, contentType: "application/octet-stream", cacheControl: "no-cache")

@@ -13,6 +13,9 @@ public struct S3ObjectStore: ObjectStore {
     /// S3's smallest part (all but the last).
     public static let minimumPartSize = 5 << 20
     static let maximumParts = 10_000
+    /// Most small pieces a resumable upload keeps waiting for its next part (only chunks sent
+    /// with a checksum, which are never merged, come near it).
+    static let maximumWaitingPieces = 1_000
     static let maximumKeyBytes = 1024
 
     public let client: S3Client

@@ -88,12 +88,19 @@ public enum AllowedMimeTypes {
 /// backend stores as headers too: checked once, before anything is stored, on every write route.
 public enum StoredHeaders {
     /// Throws InvalidMimeType for a content type that is not a media type, and InvalidRequest
-    /// for a cache control that is not a header field value (control characters, over 1000 bytes):
-    /// passed on, S3 refuses it and the client would see a backend failure.
+    /// for a cache control that is not a header field value (control characters, over 1000 bytes)
+    /// or whose age directives are not whole seconds (`max-age=max-age=1`, which a form field of
+    /// `max-age=1` becomes): passed on, S3 backends refuse either (SeaweedFS parses `max-age` and
+    /// answers InvalidDigest) and the client would see a backend failure, in one mode and not another.
     public static func validate(contentType: String?, cacheControl: String?) throws(StorageError) {
         if let contentType { try MediaType.validate(contentType) }
-        if let cacheControl, !isFieldValue(cacheControl) {
-            throw .invalidRequest("The cacheControl value is not a valid header value")
+        if let cacheControl {
+            guard isFieldValue(cacheControl) else {
+                throw .invalidRequest("The cacheControl value is not a valid header value")
+            }
+            guard hasWholeSecondAges(cacheControl) else {
+                throw .invalidRequest("The cacheControl max-age must be a whole number of seconds")
+            }
         }
     }
 
@@ -101,5 +108,21 @@ public enum StoredHeaders {
     static func isFieldValue(_ value: String) -> Bool {
         value.utf8.count <= MediaType.maximumLength
             && value.utf8.allSatisfy { $0 == 0x09 || (0x20...0x7E).contains($0) }
+    }
+
+    /// The RFC 9111 directives whose argument is delta-seconds (`1*DIGIT`); others are free text.
+    private static let ageDirectives: Set<String> = [
+        "max-age", "s-maxage", "min-fresh", "max-stale", "stale-while-revalidate", "stale-if-error",
+    ]
+
+    /// True unless an age directive carries an argument that is not digits (a bare `max-stale` is fine).
+    static func hasWholeSecondAges(_ value: String) -> Bool {
+        value.split(separator: ",").allSatisfy { directive in
+            let parts = directive.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = parts[0].trimmingCharacters(in: .whitespaces).lowercased()
+            guard parts.count == 2, ageDirectives.contains(name) else { return true }
+            let argument = parts[1].trimmingCharacters(in: .whitespaces)
+            return !argument.isEmpty && argument.utf8.allSatisfy { (0x30...0x39).contains($0) }
+        }
     }
 }

@@ -110,7 +110,7 @@ public struct StorageService: Sendable {
         case .tooManyParts:
             return StorageError(
                 code: .entityTooLarge, statusCode: 413, error: "Payload too large",
-                message: "The upload needs more than 10000 parts; send larger chunks").causedBy(error)
+                message: "The upload needs more parts than the backend allows; send larger chunks").causedBy(error)
         case .unavailable: return StorageError.backendError("The storage backend is unavailable").causedBy(error)
         default: return StorageError.backendError("The storage backend failed").causedBy(error)
         }

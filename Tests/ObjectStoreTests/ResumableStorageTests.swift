@@ -14,12 +14,17 @@ final class MemoryLedger: ResumableLedger {
 
     let store: any ObjectStore
     let refuse: Bool
+    let defersRecords: Bool
     private let state = Mutex<(numbers: [ResumableNumberKind: Int], recorded: [ResumablePieces], current: ResumablePieces)>(
         ([:], [], ResumablePieces()))
 
-    init(store: any ObjectStore, starting: ResumablePieces = ResumablePieces(), refuse: Bool = false) {
+    init(
+        store: any ObjectStore, starting: ResumablePieces = ResumablePieces(), refuse: Bool = false,
+        defersRecords: Bool = false
+    ) {
         self.store = store
         self.refuse = refuse
+        self.defersRecords = defersRecords
         state.withLock { $0.current = starting }
     }
 
@@ -125,6 +130,34 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
                 #expect(left.keys.filter { $0.contains("__resumable") }.isEmpty && left.uploads == 0, "\(left)")
                 try await store.deleteObjects([Self.target.objectKey])
             }
+        }
+    }
+
+    /// Chunks sent with a checksum are never merged, so their pieces are capped: past the cap a
+    /// chunk is refused (tooManyParts, a 413 to the client) and the recorded state stays; a chunk
+    /// large enough for a part still takes every waiting piece into it.
+    @Test func checksumPiecesAreCapped() async throws {
+        guard Backend.available.contains(.s3) else { return }
+        try await Backend.s3.withStore { store async throws in
+            let ledger = MemoryLedger(store: store, defersRecords: true)
+            let cap = S3ObjectStore.maximumWaitingPieces
+            try await Self.upload(pattern(cap), sizes: Array(repeating: 1, count: cap), declared: true, store: store, ledger: ledger)
+            #expect(ledger.current.pieces.count == cap)
+            let before = ledger.current
+            let refused = await #expect(throws: ObjectStoreError.self) {
+                _ = try await store.receiveChunk(
+                    ScriptedBody(chunks: [ByteBuffer(bytes: [7])]), length: 1, after: ledger.current, target: Self.target, ledger: ledger)
+            }
+            #expect(refused?.code == .tooManyParts)
+            #expect(ledger.current == before)
+            let pieceKeys = try await storedKeys(store).keys.filter { $0.contains("__resumable") }
+            #expect(pieceKeys.count == cap)
+            _ = try await store.receiveChunk(
+                ScriptedBody(chunks: chunks(pattern(Self.part), size: 100_000)), length: Int64(Self.part),
+                after: ledger.current, target: Self.target, ledger: ledger)
+            // The part is the 1000 waiting bytes and the chunk's first bytes; its last 1000 wait alone.
+            #expect(ledger.current.parts.count == 1 && ledger.current.pieces.map(\.size) == [Int64(cap)])
+            try await store.discard(ledger.current, target: Self.target)
         }
     }
 

@@ -90,3 +90,20 @@ import Testing
         #expect(throws: StorageError.invalidMimeType(value)) { try MediaType.validate(value) }
     }
 }
+
+@Suite struct StoredHeadersTests {
+    @Test(arguments: [
+        "no-cache", "max-age=3600", "public, max-age=0, s-maxage=60", "max-stale", "max-age = 10", "foo=bar=baz",
+        "private, community=\"UCI\"",
+    ])
+    func accepted(_ cacheControl: String) throws {
+        try StoredHeaders.validate(contentType: "text/plain", cacheControl: cacheControl)
+    }
+
+    @Test(arguments: ["max-age=max-age=1", "max-age=x y", "public, s-maxage=-1", "max-age=", "max-age=1.5", "3600\u{0f}"])
+    func refused(_ cacheControl: String) {
+        #expect(throws: StorageError.self) {
+            try StoredHeaders.validate(contentType: "text/plain", cacheControl: cacheControl)
+        }
+    }
+}

@@ -259,9 +259,11 @@ MAX_HEADER_FIELD_BYTES = 80 * 1024
 
 
 def oversized_header_refusal(request: dict, reply: Reply) -> bool:
-    """A header over the HTTP parser's limit is refused before any route runs: an empty 400 and a
+    """A header (or request line) over the HTTP parser's limit is refused before any route runs: an empty 400 and a
     closed connection, as upstream's Node answers an empty 431 (a decision: see the issue note)."""
     longest = max((len(name) + len(value) for name, value in request["headers"]), default=0)
+    # The request line has the same limit (a URL token of 100 KB+ in `?token=`).
+    longest = max(longest, len(request["target"]))
     return longest > MAX_HEADER_FIELD_BYTES and reply.status in (400, 431) and not reply.body
 
 
@@ -371,6 +373,26 @@ def token_kinds():
         junk.map(lambda sub: sign_jwt({"role": "authenticated", "sub": sub})),
         json_values.map(lambda claims: sign_jwt(json.dumps(claims).encode())),
     )
+
+
+def url_token_kinds(url: str):
+    """Tokens for `?token=`: well and badly formed signed-URL tokens, then every JWT kind."""
+    now = int(time.time())
+    return st.one_of(
+        st.sampled_from([
+            sign_jwt({"url": url}),  # no exp
+            sign_jwt({"url": url, "exp": now + 600, "transformations": "width:8"}),  # a render's token
+            sign_jwt({"url": url, "exp": now - 10}),
+            sign_jwt({"url": url, "exp": now + 600}, secret="another-secret-of-thirty-two-bytes!"),
+            sign_jwt({"url": url, "exp": now + 600}, alg="HS512"),
+            sign_jwt({"url": url, "exp": now + 600}, alg="none"),
+            sign_jwt({"url": url + "-other", "exp": now + 600}),
+            sign_jwt({"url": url, "exp": now + 600, "role": "service_role"}),
+            sign_jwt({"url": url, "exp": "soon"}),
+            sign_jwt({"url": [url], "exp": now + 600}),
+            "", "a.b.c",
+        ]),
+        token_kinds())
 
 
 @st.composite
@@ -569,7 +591,8 @@ def check_round_trip(wire: Wire, target: str, body: bytes):
 def test_jwts(wire, arena):
     """Unsigned (`alg: none`), wrongly signed (HS384/HS512, other keys, RS256 header over an HMAC),
     garbage, huge (100 KB+), expired, not-yet-valid, role-less and odd-role tokens, on routes of
-    every kind: bucket, upload, reads that fall back to anonymous, list, sign, empty, TUS, render."""
+    every kind: bucket, upload, reads that fall back to anonymous, list, sign, empty, TUS, render; and
+    signed-URL tokens of every kind (other secrets, no exp, render tokens) on the ?token= routes."""
     fixture = f"{MARKER}-r7"
     routes = [
         ("GET", "/bucket", None), ("GET", f"/bucket/{arena.main}", None),
@@ -587,13 +610,19 @@ def test_jwts(wire, arena):
                                              "destinationKey": f"{MARKER}-jwt-copy"}).encode()),
         ("POST", "/upload/resumable", "tus"), ("GET", "/health", None),
         ("GET", f"/render/image/authenticated/{arena.main}/img.png?width=8", None),
+        # URL tokens (issue 11): only the URL-signing secret, `exp` required, render tokens render only.
+        ("GET", f"/object/sign/{arena.main}/{fixture}?token={{token}}", None),
+        ("PUT", f"/object/upload/sign/{arena.main}/{MARKER}-url-up?token={{token}}", "upload"),
+        ("GET", f"/render/image/sign/{arena.main}/img.png?token={{token}}", None),
     ]
 
     @fuzz_settings("jwt", 2)
     @given(route=st.sampled_from(routes), authorization=authorization_headers(), mount=mounts,
-           apikey=st.sampled_from([None, ANON_KEY, "junk"]), n=st.integers(0, 10**6))
-    def run(route, authorization, mount, apikey, n):
+           apikey=st.sampled_from([None, ANON_KEY, "junk"]), n=st.integers(0, 10**6),
+           url_token=url_token_kinds(f"{arena.main}/{fixture}"))
+    def run(route, authorization, mount, apikey, n, url_token):
         method, target, body = route
+        target = target.replace("{token}", urllib.parse.quote(url_token, safe=""))
         headers = list(authorization) + ([("apikey", apikey)] if apikey else [])
         if body == "create":
             body = json.dumps({"name": f"{MARKER}-jwt-{n}"}).encode()
@@ -629,13 +658,17 @@ def multipart_bodies(draw):
         name = draw(st.one_of(st.sampled_from(FIELDS), st.text(max_size=10)))
         headers = []
         if kind == "junk":
-            headers += draw(st.lists(st.sampled_from([
+            headers += draw(st.lists(st.one_of(st.sampled_from([
                 b"Content-Disposition", b"Content-Disposition: ", b"Content-Disposition: form-data",
                 b"Content-Disposition: attachment; name=file", b"no colon here", b": empty name",
                 b"Content-Type: text/plain; charset=\"", b"X-Huge: " + b"h" * 100_000, b"Content-Length: -5",
                 b"Content-Disposition: form-data; name=file; filename=../../" + MARKER.encode(),
                 b"Content-Disposition: form-data; name*=UTF-8''%E2%9C%93; filename*=UTF-8''%00" + MARKER.encode(),
-            ]), max_size=3))
+            ]),
+                # Around the 16 KiB cap on a part's header block (issue 11), alone or in many lines.
+                st.integers(15_800, 16_600).map(lambda n: b"X-Edge: " + b"e" * n),
+                st.integers(100, 400).map(lambda n: b"\r\n".join([b"X-Line: " + b"l" * 60] * n)),
+            ), max_size=3))
         else:
             filename = draw(st.one_of(st.none(), st.sampled_from(["f.txt", "", "../../" + MARKER, "/tmp/" + MARKER,
                                                                   "a\"b", "a\\\"b", "\x00"]), st.text(max_size=15)))
@@ -649,7 +682,12 @@ def multipart_bodies(draw):
         if kind == "field" and name in ("cacheControl", "contentType", "metadata", "userMetadata"):
             value = draw(st.one_of(junk.map(lambda v: json.dumps(v)), junk_text, st.sampled_from(
                 ["3600", "-1", "1e9", "99999999999999999999", "{\"a\":1}", "{", "[]", "text/plain"]),
-                st.integers(1_000_000, 1_200_000).map(lambda n: '{"a":"' + "x" * n + '"}')))
+                st.integers(1_000_000, 1_200_000).map(lambda n: '{"a":"' + "x" * n + '"}'),
+                # Metadata shapes (issue 11): strings that once became one key per character,
+                # arrays, and objects on either side of the 64 KiB bound.
+                st.integers(1, 200_000).map(lambda n: json.dumps("s" * n)),
+                st.lists(st.integers(), max_size=50).map(json.dumps),
+                st.integers(65_400, 65_600).map(lambda n: json.dumps({"k": "v" * n}))))
             content = value.encode("utf-8", "surrogatepass")
         else:
             content = payload(draw(st.binary(max_size=200)))
