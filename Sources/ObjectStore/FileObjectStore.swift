@@ -259,7 +259,7 @@ public struct FileObjectStore: ObjectStore {
             do {
                 try FileManager.default.removeItem(atPath: directory)
             } catch {
-                throw ObjectStoreError(.io, "removing \(directory): \(error)")
+                throw ObjectStoreError(.io, "removing \(directory)", underlying: error)
             }
             PosixFile.removeEmptyDirectories(from: PosixFile.parentDirectory(of: directory), upTo: stop)
         }

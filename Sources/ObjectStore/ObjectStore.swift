@@ -175,11 +175,21 @@ public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConverti
 
     public let code: Code
     public let message: String
+    /// The failure underneath (the S3 client's error, a system call's), for the log.
+    public let underlying: (any Error)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.underlying = underlying
     }
 
-    public var description: String { "\(code): \(message)" }
+    public var description: String {
+        "\(code): \(message)" + (underlying.map { " [cause: \(String(reflecting: $0))]" } ?? "")
+    }
+
+    /// Equal when code and message are; causes are not compared.
+    public static func == (lhs: ObjectStoreError, rhs: ObjectStoreError) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message
+    }
 }

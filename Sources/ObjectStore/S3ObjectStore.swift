@@ -360,9 +360,11 @@ public struct S3ObjectStore: ObjectStore {
     /// S3 failures in `ObjectStoreError` terms; other errors pass through.
     static func translate(_ error: any Error) -> any Error {
         guard let error = error as? S3Error else { return error }
-        if error.status == 404 || error.code == .noSuchKey { return ObjectStoreError(.notFound, error.description) }
-        if error.code == .unreachable || error.status >= 500 { return ObjectStoreError(.unavailable, error.description) }
-        return ObjectStoreError(.io, error.description)
+        if error.status == 404 || error.code == .noSuchKey { return ObjectStoreError(.notFound, error.message, underlying: error) }
+        if error.code == .unreachable || error.status >= 500 {
+            return ObjectStoreError(.unavailable, error.message, underlying: error)
+        }
+        return ObjectStoreError(.io, error.message, underlying: error)
     }
 }
 

@@ -194,7 +194,7 @@ public final class S3Client: Sendable {
                 lastError = S3Error.parse(
                     status: Int(response.status.code), body: body, requestID: response.headers.first(name: "x-amz-request-id"))
             } catch {
-                lastError = S3Error(code: .unreachable, message: String(describing: error), status: 0)
+                lastError = S3Error(code: .unreachable, message: "no answer", status: 0, underlying: error)
             }
             guard lastError.isTransient, attempt < attempts else { break }
             // Exponential back-off with jitter: about 100 ms, 400 ms, 1.6 s.
@@ -210,7 +210,8 @@ public final class S3Client: Sendable {
         do {
             data = Data(try await response.body.collect(upTo: 16 << 20).readableBytesView)
         } catch {
-            throw S3Error(code: .unreachable, message: "reading the response failed: \(error)", status: Int(response.status.code))
+            throw S3Error(
+                code: .unreachable, message: "reading the response failed", status: Int(response.status.code), underlying: error)
         }
         guard let document = XMLTree.parse(data) else {
             throw S3Error(code: .malformedResponse, message: "the response is not XML", status: Int(response.status.code))

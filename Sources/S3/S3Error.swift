@@ -31,16 +31,25 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     /// HTTP status, or 0 when the server never answered.
     public let status: Int
     public let requestID: String?
+    /// The transport failure behind `unreachable` (connection refused, TLS, timeout), for the log.
+    public let underlying: (any Error)?
 
-    public init(code: Code, message: String, status: Int, requestID: String? = nil) {
+    public init(code: Code, message: String, status: Int, requestID: String? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.status = status
         self.requestID = requestID
+        self.underlying = underlying
     }
 
     public var description: String {
         "S3 \(code) (\(status)): \(message)" + (requestID.map { " [request \($0)]" } ?? "")
+            + (underlying.map { " [cause: \(String(reflecting: $0))]" } ?? "")
+    }
+
+    /// Equal when a caller would act the same; causes are not compared.
+    public static func == (lhs: S3Error, rhs: S3Error) -> Bool {
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.status == rhs.status && lhs.requestID == rhs.requestID
     }
 
     /// Whether retrying the same idempotent request may succeed.

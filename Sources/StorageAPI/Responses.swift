@@ -47,9 +47,7 @@ extension StorageError: HTTPResponseError {
     public var status: HTTPResponse.Status { HTTPResponse.Status(code: httpStatus) }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers: HTTPFields = [:]
-        if self == .noSuchKeyInBackend { headers[.cacheControl] = "no-store" }
-        return Responses.json(envelope, status: status, headers: headers)
+        ErrorRenderer.response(self, style: .envelope)
     }
 
     var envelope: JSONOutput {

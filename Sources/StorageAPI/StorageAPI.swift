@@ -58,10 +58,15 @@ public struct StorageAPI: Sendable {
     public func router() -> Router<StorageRequestContext> {
         let router = Router(context: StorageRequestContext.self)
         // Middleware must exist before routes: each route captures the chain at registration.
-        // Outermost first: request metrics see the final status the envelope produced.
+        // Outermost first: request metrics see the final status the error middleware produced.
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: TrafficMetricsMiddleware())
-        router.add(middleware: EnvelopeMiddleware(cors: cors, logger: logger))
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: AccessLogMiddleware())
+        router.add(middleware: SecurityHeadersMiddleware())
+        router.add(middleware: CORSMiddleware(cors: cors))
+        router.add(middleware: HeadMiddleware())
+        router.add(middleware: ErrorMiddleware())
         for mount in [router.group(""), router.group(RouterPath(StoragePath.mountPrefix))] {
             HealthRoutes(service: service, metricsText: settings.metricsText, metricsToken: settings.metricsToken)
                 .register(on: mount)
@@ -128,8 +133,4 @@ extension HealthRoutes {
     }
 }
 
-extension StorageError {
-    static let metricsTokenRequired = StorageError(
-        code: .accessDenied, statusCode: 401, error: "Unauthorized", message: "A valid metrics token is required",
-        httpStatus: 401)
-}
+

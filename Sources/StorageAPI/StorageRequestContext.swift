@@ -5,7 +5,7 @@ public import NIOCore
 public struct StorageRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
-    /// Set by the envelope middleware before any handler runs.
+    /// Set by `RequestIDMiddleware` before any handler runs (also on `logger` as `request_id`).
     public var requestID: String = ""
 
     public init(source: ApplicationRequestContextSource) {

@@ -88,25 +88,14 @@ struct TusRoutes: Sendable {
                 cacheControl: Self.cacheControl(metadata["cacheControl"]),
                 userMetadata: try UploadBodies.userMetadata(json: metadata["metadata"]),
                 upsert: request.headers[.xUpsert] == "true")
-            var status = try await service.createResumableUpload(
-                creation, authority: authority, operation: signed ? .tusCreateSigned : .tusCreate)
+            // creation-with-upload: the body is the first chunk.
+            let withUpload = request.headers[.contentType] == "application/offset+octet-stream"
+            let status = try await service.createResumableUpload(
+                creation, firstChunk: withUpload ? try chunk(request, offset: 0, uploadLength: nil) : nil,
+                authority: authority)
             var headers = Self.protocolHeaders
             headers[.location] = location(request, id: status.id, signed: signed)
-            // creation-with-upload: the body is the first chunk.
-            if request.headers[.contentType] == "application/offset+octet-stream", !status.isCompleted {
-                do {
-                    status = try await service.appendToResumableUpload(
-                        status.id, chunk: try chunk(request, offset: 0, uploadLength: nil), authority: authority,
-                        operation: signed ? .tusPartSigned : .tusPart)
-                } catch {
-                    // The error answer carries no Location, so the client could never resume or
-                    // terminate this upload: remove it and its pieces now rather than at expiry.
-                    try? await service.terminateResumableUpload(
-                        status.id, authority: authority, operation: signed ? .tusDeleteSigned : .tusDelete)
-                    throw error
-                }
-                headers[.uploadOffset] = String(status.offset)
-            }
+            if withUpload { headers[.uploadOffset] = String(status.offset) }
             Self.progressHeaders(status, into: &headers)
             return Response(status: .created, headers: headers)
         }
@@ -135,8 +124,7 @@ struct TusRoutes: Sendable {
             try TusHeaders.checkPatchContentType(request.headers[.contentType])
             return try chunk(request, offset: offset, uploadLength: try TusHeaders.patchLength(request.headers[.uploadLength]))
         } _: { id, authority, chunk in
-            let status = try await service.appendToResumableUpload(
-                id, chunk: chunk, authority: authority, operation: signed ? .tusPartSigned : .tusPart)
+            let status = try await service.appendToResumableUpload(id, chunk: chunk, authority: authority)
             var headers = Self.protocolHeaders
             headers[.uploadOffset] = String(status.offset)
             Self.progressHeaders(status, into: &headers)
@@ -146,8 +134,7 @@ struct TusRoutes: Sendable {
 
     func terminate(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Response {
         try await onUpload(request, context: context, signed: signed, checks: {}) { id, authority, _ in
-            try await service.terminateResumableUpload(
-                id, authority: authority, operation: signed ? .tusDeleteSigned : .tusDelete)
+            try await service.terminateResumableUpload(id, authority: authority)
             return Response(status: .noContent, headers: Self.protocolHeaders)
         }
     }
@@ -262,17 +249,13 @@ struct TusRoutes: Sendable {
         return "max-age=\(value)"
     }
 
-    /// Runs a TUS step; a storage error becomes its real status with the message as text.
-    /// Anything else is a bug and goes on to the envelope middleware, which logs it.
+    /// Runs a TUS step; a storage error is to be answered as TUS text (`ErrorRenderer`).
+    /// Anything else is a bug and goes on to the error middleware, which logs it.
     static func answer(_ body: () async throws -> Response) async throws -> Response {
         do {
             return try await body()
         } catch let error as StorageError {
-            var headers = protocolHeaders
-            headers[.contentType] = "text/plain; charset=utf-8"
-            return Response(
-                status: HTTPResponse.Status(code: error.statusCode), headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(string: error.message)))
+            throw TusFailure(error: error)
         }
     }
 }

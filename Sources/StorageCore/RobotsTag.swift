@@ -25,11 +25,7 @@ public enum RobotsTag {
         (try? validate(value)) != nil
     }
 
-    static func invalid(_ reason: String) -> StorageError {
-        StorageError(
-            code: .invalidRequest, statusCode: 400, error: "invalid_x_robots_tag",
-            message: "Invalid X-Robots-Tag header: \(reason)")
-    }
+    static func invalid(_ reason: String) -> StorageError { .invalidRobotsTag(reason) }
 
     /// Splits on commas, keeping `unavailable_after` dates (which may contain commas) whole.
     static func rules(in value: String) -> [String] {

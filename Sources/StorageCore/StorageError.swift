@@ -98,13 +98,21 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     /// log only: the client sees `message`, which never carries internals.
     public private(set) var underlying: (any Error)?
 
-    /// Creates an error; prefer the named constructors, which carry the catalogue's exact texts.
-    public init(code: Code, statusCode: Int, error: String? = nil, message: String, httpStatus: Int? = nil) {
+    /// Whether a shared cache must not keep the answer (a row without bytes may heal shortly).
+    public let forbidsCaching: Bool
+
+    /// Only the catalogue below makes errors: every status, tag and text a client can meet is
+    /// listed in this file, and callers name them.
+    private init(
+        code: Code, statusCode: Int, error: String? = nil, message: String, httpStatus: Int? = nil,
+        forbidsCaching: Bool = false
+    ) {
         self.code = code
         self.statusCode = statusCode
         self.error = error ?? code.description
         self.message = message
         self.httpStatusOverride = httpStatus
+        self.forbidsCaching = forbidsCaching
     }
 
     /// The HTTP status to answer with: 500 for logical 500s, the explicit override where the
@@ -130,7 +138,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Errors are equal when a client would see the same envelope; causes are not compared.
     public static func == (lhs: StorageError, rhs: StorageError) -> Bool {
         lhs.code == rhs.code && lhs.statusCode == rhs.statusCode && lhs.error == rhs.error && lhs.message == rhs.message
-            && lhs.httpStatus == rhs.httpStatus
+            && lhs.httpStatus == rhs.httpStatus && lhs.forbidsCaching == rhs.forbidsCaching
     }
 }
 
@@ -143,7 +151,7 @@ extension StorageError {
         code: .noSuchKey, statusCode: 404, error: "not_found", message: "Object not found")
     /// The row exists but the backend has no bytes for it.
     public static let noSuchKeyInBackend = StorageError(
-        code: .noSuchKey, statusCode: 404, error: "Not found", message: "The resource was not found")
+        code: .noSuchKey, statusCode: 404, error: "Not found", message: "The resource was not found", forbidsCaching: true)
     public static let keyAlreadyExists = StorageError(
         code: .keyAlreadyExists, statusCode: 409, error: "Duplicate", message: "The resource already exists")
     public static let bucketAlreadyExists = StorageError(
@@ -261,6 +269,57 @@ extension StorageError {
     public static func backendError(_ message: String) -> StorageError {
         StorageError(code: .backendError, statusCode: 500, error: "internal", message: message)
     }
+
+    /// A resumable upload that would need more parts (or waiting pieces) than the backend allows.
+    public static let tooManyParts = StorageError(
+        code: .entityTooLarge, statusCode: 413, error: "Payload too large",
+        message: "The upload needs more parts than the backend allows; send larger chunks")
+
+    /// A bucket `type` other than `STANDARD` (analytics and vector buckets are not served here).
+    public static func bucketTypeNotSupported(_ type: String) -> StorageError {
+        StorageError(
+            code: .invalidRequest, statusCode: 400, error: "FeatureNotEnabled",
+            message: "Bucket type \(type) is not supported by this server")
+    }
+
+    /// Emptying a bucket is bounded (`EMPTY_BUCKET_MAX`); larger buckets are emptied by deleting objects.
+    public static let bucketTooLargeToEmpty = StorageError(
+        code: .invalidRequest, statusCode: 409, error: "InvalidRequest",
+        message: "Unable to empty the bucket because it contains too many objects")
+
+    /// `/metrics` with `METRICS_AUTH_TOKEN` set and no (or the wrong) bearer token.
+    public static let metricsTokenRequired = StorageError(
+        code: .accessDenied, statusCode: 401, error: "Unauthorized", message: "A valid metrics token is required",
+        httpStatus: 401)
+
+    /// An `X-Robots-Tag` header this server will not store.
+    public static func invalidRobotsTag(_ reason: String) -> StorageError {
+        StorageError(
+            code: .invalidRequest, statusCode: 400, error: "invalid_x_robots_tag",
+            message: "Invalid X-Robots-Tag header: \(reason)")
+    }
+
+    /// A framework-level HTTP failure (a body over the framework's limit, a malformed request line).
+    public static func http(status: Int, reason: String) -> StorageError {
+        StorageError(code: .invalidRequest, statusCode: status, error: reason, message: reason, httpStatus: status)
+    }
+
+    /// A failure nothing above mapped: the client hears only that it was internal.
+    public static let unhandled = StorageError(
+        code: .internalError, statusCode: 500, error: "Internal", message: "Internal Server Error")
+
+    // Renders (contract §5.10).
+    public static let sourceImageUnsupported = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
+        message: "The source image is invalid or unsupported for rendering")
+    public static let sourceImageTooLarge = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
+        message: "The source image resolution is too large to process")
+    public static let sourceFileTooLarge = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
+        message: "The source image is larger than the upload size limit and cannot be rendered")
+    public static let renderingDisabled = StorageError(
+        code: .invalidRequest, statusCode: 400, error: "InvalidRequest", message: "Image transformation is not enabled")
 
     public static func tooManyRequests(_ message: String) -> StorageError {
         StorageError(code: .tooManyRequests, statusCode: 429, error: "too_many_requests", message: message, httpStatus: 429)

@@ -62,9 +62,7 @@ extension StorageService {
         else { throw StorageError.invalidBucketName }
         try validateLimits(fileSizeLimit: creation.fileSizeLimit, allowedMimeTypes: creation.allowedMimeTypes)
         guard creation.type == "STANDARD" else {
-            throw StorageError(
-                code: .invalidRequest, statusCode: 400, error: "FeatureNotEnabled",
-                message: "Bucket type \(creation.type) is not supported by this server")
+            throw StorageError.bucketTypeNotSupported(creation.type)
         }
         do {
             try await database.transaction(caller.session(.bucketCreate)) { transaction in
@@ -117,9 +115,7 @@ extension StorageService {
             return try await transaction.countObjects(bucketID: id, upTo: settings.emptyBucketMaximum + 1)
         }
         guard visible <= settings.emptyBucketMaximum else {
-            throw StorageError(
-                code: .invalidRequest, statusCode: 409, error: "InvalidRequest",
-                message: "Unable to empty the bucket because it contains too many objects")
+            throw StorageError.bucketTooLargeToEmpty
         }
         // Walk the visible rows in id order, deleting each page: rows the caller may see but not
         // delete are stepped over rather than ending the walk.

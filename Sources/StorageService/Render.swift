@@ -69,20 +69,6 @@ enum RenderFormatChoice: String, Sendable {
     }
 }
 
-extension StorageError {
-    static let sourceImageUnsupported = StorageError(
-        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
-        message: "The source image is invalid or unsupported for rendering")
-    static let sourceImageTooLarge = StorageError(
-        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
-        message: "The source image resolution is too large to process")
-    static let sourceFileTooLarge = StorageError(
-        code: .invalidRequest, statusCode: 400, error: "InvalidRequest",
-        message: "The source image is larger than the upload size limit and cannot be rendered")
-    static let renderingDisabled = StorageError(
-        code: .invalidRequest, statusCode: 400, error: "InvalidRequest", message: "Image transformation is not enabled")
-}
-
 extension StorageService {
     /// The default encoder quality (imgproxy's).
     static let defaultRenderQuality = 80

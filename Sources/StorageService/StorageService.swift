@@ -108,9 +108,7 @@ public struct StorageService: Sendable {
         case .invalidKey: return StorageError.invalidKey(name).causedBy(error)
         case .noSpace: return StorageError.backendError("The storage backend is out of space").causedBy(error)
         case .tooManyParts:
-            return StorageError(
-                code: .entityTooLarge, statusCode: 413, error: "Payload too large",
-                message: "The upload needs more parts than the backend allows; send larger chunks").causedBy(error)
+            return StorageError.tooManyParts.causedBy(error)
         case .unavailable: return StorageError.backendError("The storage backend is unavailable").causedBy(error)
         default: return StorageError.backendError("The storage backend failed").causedBy(error)
         }

@@ -77,6 +77,13 @@ public struct ResumableUpload: Sendable, Equatable {
         public var maximumBytes: Int64
         /// The body's exact size when the request declared it.
         public var declaredBytes: Int64?
+
+        /// Throws unless a body of `count` bytes fits: the one size rule of a PATCH, applied to
+        /// its declared length before reading, to the bytes as they are read, and to what is
+        /// recorded. Compared without adding: `count` may be the client's number, near Int64.max.
+        public func checkBody(_ count: Int64) throws(StorageError) {
+            guard count <= maximumBytes else { throw length == nil ? TusErrors.maxSizeExceeded : TusErrors.sizeExceeded }
+        }
     }
 
     /// Checks a PATCH at `offset` carrying `contentLength` bytes (if declared) and, for deferred
@@ -93,20 +100,15 @@ public struct ResumableUpload: Sendable, Equatable {
             guard uploadLength <= sizeLimit else { throw TusErrors.maxSizeExceeded }
             length = uploadLength
         }
-        let ceiling = length ?? sizeLimit
-        if let contentLength {
-            // Compared without adding: Content-Length is the client's number and may be near Int64.max.
-            guard contentLength <= ceiling - offset else {
-                throw length == nil ? TusErrors.maxSizeExceeded : TusErrors.sizeExceeded
-            }
-        }
-        return PatchPlan(length: length, maximumBytes: ceiling - offset, declaredBytes: contentLength)
+        let plan = PatchPlan(length: length, maximumBytes: (length ?? sizeLimit) - offset, declaredBytes: contentLength)
+        if let contentLength { try plan.checkBody(contentLength) }
+        return plan
     }
 
     /// Records bytes that are now durable, under the length `plan` settled.
     public mutating func received(_ count: Int64, plan: PatchPlan) throws(StorageError) {
         precondition(count >= 0)
-        guard count <= plan.maximumBytes else { throw TusErrors.sizeExceeded }
+        try plan.checkBody(count)
         length = plan.length ?? length
         offset += count
     }
