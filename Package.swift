@@ -101,13 +101,34 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Where bytes live: the ObjectStore protocol and the file implementation.
+        // Where bytes live, as the use cases see it: the ObjectStore protocol, its values and errors.
         .target(
             name: "ObjectStore",
             dependencies: [
-                "StorageCore", "CFileSystem", "CDigest", "S3", "WireFormats",
+                "StorageCore", "WireFormats",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // STORAGE_MODE=file: objects as files under one directory.
+        .target(
+            name: "FileBackend",
+            dependencies: [
+                "ObjectStore", "StorageCore", "CFileSystem", "CDigest", "WireFormats",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // STORAGE_MODE=self-hosted|cloud: objects in an S3 bucket, through the project's S3 client.
+        .target(
+            name: "S3Backend",
+            dependencies: [
+                "ObjectStore", "StorageCore", "S3", "WireFormats",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -141,7 +162,8 @@ let package = Package(
         .target(
             name: "StorageServer",
             dependencies: [
-                "StorageCore", "Auth", "Database", "ObjectStore", "S3", "StorageService", "StorageAPI", "WireFormats",
+                "StorageCore", "Auth", "Database", "ObjectStore", "FileBackend", "S3Backend", "S3", "StorageService",
+                "StorageAPI", "WireFormats",
                 "ImageTransform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -192,7 +214,9 @@ let package = Package(
             dependencies: ["Database", "StorageCore", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "StorageCore", "S3"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ObjectStoreTests", dependencies: ["ObjectStore", "FileBackend", "S3Backend", "StorageCore", "S3"],
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "S3Tests",
             dependencies: ["S3", "WireFormats", .product(name: "AsyncHTTPClient", package: "async-http-client")],

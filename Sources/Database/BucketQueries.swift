@@ -1,32 +1,6 @@
 import PostgresNIO
 public import StorageCore
 
-/// `GET /bucket` options (spec §4).
-public struct BucketListOptions: Sendable, Equatable {
-    public enum SortColumn: String, Sendable { case id, name, createdAt = "created_at", updatedAt = "updated_at" }
-
-    public var limit: Int?
-    public var offset: Int?
-    public var sortColumn: SortColumn?
-    public var descending: Bool
-    /// Case-insensitive substring of the name; LIKE wildcards are literal.
-    public var search: String?
-
-    public init(limit: Int? = nil, offset: Int? = nil, sortColumn: SortColumn? = nil, descending: Bool = false, search: String? = nil) {
-        self.limit = limit
-        self.offset = offset
-        self.sortColumn = sortColumn
-        self.descending = descending
-        self.search = search
-    }
-}
-
-/// A column update that distinguishes "leave alone" from "set, possibly to NULL".
-public enum FieldUpdate<Value: Sendable>: Sendable {
-    case unchanged
-    case set(Value?)
-}
-
 extension Transaction {
     public func bucket(id: String, forUpdate: Bool = false) async throws -> Bucket? {
         let lock = forUpdate ? " FOR UPDATE" : ""

@@ -21,67 +21,6 @@ public struct ObjectWrite: Sendable {
     }
 }
 
-/// One row of a listing: an object, or a folder (every column but the name NULL).
-public struct ListEntry: Sendable, Equatable {
-    /// The path segment at the listing depth (list v2 with delimiter only).
-    public var key: String?
-    public var name: String
-    public var id: UUID?
-    public var updatedAt: Date?
-    public var createdAt: Date?
-    public var lastAccessedAt: Date?
-    public var metadata: JSONValue?
-
-    public var isFolder: Bool { id == nil }
-}
-
-/// List v1 parameters (spec §5.4), already normalised by the caller.
-public struct ListV1Query: Sendable {
-    public var prefix: String
-    public var limit: Int
-    public var offset: Int
-    public var search: String
-    public var sortColumn: String
-    public var sortOrder: String
-
-    public init(prefix: String, limit: Int = 100, offset: Int = 0, search: String = "", sortColumn: String = "name", sortOrder: String = "asc") {
-        self.prefix = prefix
-        self.limit = limit
-        self.offset = offset
-        self.search = search
-        self.sortColumn = sortColumn
-        self.sortOrder = sortOrder
-    }
-}
-
-/// List v2 parameters (spec §5.5).
-public struct ListV2Query: Sendable {
-    public var prefix: String
-    /// Rows to fetch (the page size plus one, to learn whether there is more).
-    public var limit: Int
-    public var withDelimiter: Bool
-    /// `name`, `created_at` or `updated_at`.
-    public var sortColumn: String
-    public var descending: Bool
-    /// Exclusive cursor: the last name seen (a folder ends with `/`).
-    public var startAfter: String?
-    /// The last row's sort value (ISO timestamp) when sorting by a timestamp.
-    public var sortValueAfter: String?
-
-    public init(
-        prefix: String, limit: Int, withDelimiter: Bool, sortColumn: String, descending: Bool,
-        startAfter: String?, sortValueAfter: String?
-    ) {
-        self.prefix = prefix
-        self.limit = limit
-        self.withDelimiter = withDelimiter
-        self.sortColumn = sortColumn
-        self.descending = descending
-        self.startAfter = startAfter
-        self.sortValueAfter = sortValueAfter
-    }
-}
-
 extension Transaction {
     public func object(bucketID: String, name: String, forUpdate: Bool = false) async throws -> ObjectRecord? {
         let lock = forUpdate ? " FOR UPDATE" : ""
@@ -258,7 +197,7 @@ extension Transaction {
             """
             SELECT NULL::text, name, id, updated_at, created_at, last_accessed_at, metadata
               FROM storage.search(\(list.prefix), \(bucketID), \(list.limit)::int, \(levels)::int, \(list.offset)::int,
-                                  \(list.search), \(list.sortColumn), \(list.sortOrder))
+                                  \(list.search), \(list.sortColumn.rawValue), \(list.sortOrder.rawValue))
             """)
         return try entries(rows)
     }
@@ -286,7 +225,8 @@ extension Transaction {
         }
         let comparison = list.descending ? "<" : ">"
         let direction = list.descending ? "DESC" : "ASC"
-        let timestampColumn = list.sortColumn == "name" ? nil : list.sortColumn
+        // An enum's raw value, never client text: the only SQL here not passed as a bind.
+        let timestampColumn = list.sortColumn == .name ? nil : list.sortColumn.rawValue
         if let startAfter = list.startAfter {
             binds.append(startAfter)
             let nameIndex = binds.count
@@ -317,7 +257,7 @@ extension Transaction {
             """
             SELECT key, name, id, updated_at, created_at, last_accessed_at, metadata
               FROM storage.search_v2(\(list.prefix), \(bucketID), \(list.limit)::int, \(levels)::int, \(list.startAfter ?? ""),
-                                     \(list.descending ? "desc" : "asc"), \(list.sortColumn), \(list.sortValueAfter ?? ""))
+                                     \(list.descending ? "desc" : "asc"), \(list.sortColumn.rawValue), \(list.sortValueAfter ?? ""))
             """)
         return try entries(rows)
     }

@@ -99,10 +99,10 @@ public struct ResumableTarget: Sendable {
         self.cacheControl = cacheControl
     }
 
-    func pieceKey(_ number: Int) -> String { "\(piecePrefix)/\(number)" }
+    package func pieceKey(_ number: Int) -> String { "\(piecePrefix)/\(number)" }
 
     /// File mode's one data file.
-    var dataKey: String { "\(piecePrefix)/data" }
+    package var dataKey: String { "\(piecePrefix)/data" }
 }
 
 /// Resumable uploads: bytes arriving in chunks over many requests, possibly on different
@@ -128,7 +128,7 @@ public protocol ResumableStorage: Sendable {
 extension ResumablePieces {
     /// The multipart-style ETag of an object made of pieces: the MD5 of the pieces' binary MD5s
     /// followed by `-<count>`, as S3 tags multipart objects; a single piece keeps its own MD5.
-    func combinedETag() -> String? {
+    package func combinedETag() -> String? {
         guard pieces.count > 1 else { return pieces.first.map { "\"\($0.md5)\"" } }
         var digests: [UInt8] = []
         for piece in pieces {

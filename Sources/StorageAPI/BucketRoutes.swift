@@ -1,4 +1,3 @@
-import Database
 import HTTPTypes
 import Hummingbird
 import StorageCore

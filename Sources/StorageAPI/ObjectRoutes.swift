@@ -1,4 +1,3 @@
-import Database
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -84,9 +83,9 @@ struct ObjectRoutes: Sendable {
         options.limit = try body.integer("limit", minimum: 1) ?? 100
         options.offset = try body.integer("offset", minimum: 0) ?? 0
         options.search = try body.string("search") ?? ""
-        if let sortBy = try body.sortBy(columns: ["name", "updated_at", "created_at", "last_accessed_at"]) {
+        if let sortBy = try body.sortBy(columns: ObjectSortColumn.allCases) {
             options.sortColumn = sortBy.column
-            options.sortOrder = sortBy.order ?? "asc"
+            options.sortOrder = sortBy.order ?? .asc
         }
         let entries = try await service.listObjects(bucketID: bucket, options: options, caller: caller)
         return Responses.json(.array(entries.map { entry in
@@ -111,7 +110,7 @@ struct ObjectRoutes: Sendable {
         options.limit = try body.integer("limit", minimum: 1) ?? StorageService.listV2MaximumLimit
         options.cursor = try body.string("cursor")
         options.withDelimiter = try body.boolean("with_delimiter") ?? false
-        if let sortBy = try body.sortBy(columns: ["name", "updated_at", "created_at"]) {
+        if let sortBy = try body.sortBy(columns: ObjectSortColumn.listV2) {
             options.sortColumn = sortBy.column
             options.sortOrder = sortBy.order
         }

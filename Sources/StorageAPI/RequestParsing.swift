@@ -105,12 +105,12 @@ struct JSONBody {
     }
 
     /// `sortBy: {column (required, one of columns), order?: asc|desc}`.
-    func sortBy(columns: [String]) throws -> (column: String, order: String?)? {
+    func sortBy(columns: [ObjectSortColumn]) throws -> (column: ObjectSortColumn, order: ListSortOrder?)? {
         guard let sortBy = try object("sortBy") else { return nil }
-        guard let column = try sortBy.choice("column", columns) else {
+        guard let column = try sortBy.choice("column", columns.map(\.rawValue)).flatMap(ObjectSortColumn.init(rawValue:)) else {
             throw StorageError.validation("body/sortBy must have required property 'column'")
         }
-        return (column, try sortBy.choice("order", ["asc", "desc"]))
+        return (column, try sortBy.choice("order", ListSortOrder.allCases.map(\.rawValue)).flatMap(ListSortOrder.init(rawValue:)))
     }
 
     func string(_ key: String) throws -> String? {

@@ -10,11 +10,13 @@ import Foundation
 /// folder without confusing it with a file of the same name.
 public struct ListCursor: Sendable, Equatable {
     public var startAfter: String
-    public var sortOrder: String?
-    public var sortColumn: String?
+    public var sortOrder: ListSortOrder?
+    public var sortColumn: ObjectSortColumn?
     public var sortColumnAfter: String?
 
-    public init(startAfter: String, sortOrder: String? = nil, sortColumn: String? = nil, sortColumnAfter: String? = nil) {
+    public init(
+        startAfter: String, sortOrder: ListSortOrder? = nil, sortColumn: ObjectSortColumn? = nil, sortColumnAfter: String? = nil
+    ) {
         self.startAfter = startAfter
         self.sortOrder = sortOrder
         self.sortColumn = sortColumn
@@ -25,7 +27,7 @@ public struct ListCursor: Sendable, Equatable {
 
     /// The token text.
     public var encoded: String {
-        let parts = [("l", startAfter), ("o", sortOrder), ("c", sortColumn), ("a", sortColumnAfter)]
+        let parts = [("l", startAfter), ("o", sortOrder?.rawValue), ("c", sortColumn?.rawValue), ("a", sortColumnAfter)]
             .compactMap { key, value in value.flatMap { $0.isEmpty ? nil : "\(key):\($0)" } }
         return Data(parts.joined(separator: "\n").utf8).base64EncodedString()
     }
@@ -35,18 +37,20 @@ public struct ListCursor: Sendable, Equatable {
         guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8), !text.isEmpty else {
             throw Self.invalid
         }
-        var cursor = ListCursor(startAfter: "", sortOrder: "asc")
+        var cursor = ListCursor(startAfter: "", sortOrder: .asc)
         for part in text.split(separator: "\n", omittingEmptySubsequences: false) {
             guard part.count >= 2, part.dropFirst().first == ":" else { throw Self.invalid }
             let value = String(part.dropFirst(2))
             switch part.first {
             case "l": cursor.startAfter = value
             case "o":
-                guard value == "asc" || value == "desc" else { throw Self.invalid }
-                cursor.sortOrder = value
+                guard let order = ListSortOrder(rawValue: value) else { throw Self.invalid }
+                cursor.sortOrder = order
             case "c":
-                guard ["name", "created_at", "updated_at"].contains(value) else { throw Self.invalid }
-                cursor.sortColumn = value
+                guard let column = ObjectSortColumn(rawValue: value), ObjectSortColumn.listV2.contains(column) else {
+                    throw Self.invalid
+                }
+                cursor.sortColumn = column
             case "a": cursor.sortColumnAfter = value
             default: throw Self.invalid
             }

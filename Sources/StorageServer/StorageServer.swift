@@ -9,7 +9,6 @@ import StorageCore
 public import Hummingbird
 public import Logging
 import ObjectStore
-import S3
 import ServiceLifecycle
 import StorageAPI
 public import StorageService
@@ -58,10 +57,10 @@ public enum StorageServer {
     ) async throws -> ReconcileSummary {
         let logger = bootstrapLogging(level: configuration.logLevel)
         let database = StorageDatabase(configuration: configuration.database, logger: logger)
-        let store = try makeObjectStore(
+        let backend = try ConfiguredBackend.make(
             configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
         let service = StorageService(
-            database: database, store: store,
+            database: database, store: backend.store,
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
                 serviceKey: try roleKeys(configuration).service),
@@ -76,7 +75,7 @@ public enum StorageServer {
         } catch {
             outcome = .failure(error)
         }
-        if let s3Store = store as? S3ObjectStore { try? await s3Store.client.shutdown() }
+        await backend.shutdown()
         return try outcome.get()
     }
 
@@ -127,7 +126,7 @@ public enum StorageServer {
         } catch {
             throw StartupError("JWT_JWKS: \(error)")
         }
-        let store = try makeObjectStore(
+        let backend = try ConfiguredBackend.make(
             configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
         // Ends when the migrations have run: the drainer needs its table.
         let migrated = AsyncStream<Never>.makeStream()
@@ -135,7 +134,7 @@ public enum StorageServer {
         let imageLimits = ImageTransformation.Limits(
             minimumSize: configuration.imageMinimumSize, maximumSize: configuration.imageMaximumSize)
         let service = StorageService(
-            database: database, store: store,
+            database: database, store: backend.store,
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
                 serviceKey: keys.service, emptyBucketMaximum: configuration.emptyBucketMaximum,
@@ -169,12 +168,12 @@ public enum StorageServer {
                 service: service, interval: .milliseconds(configuration.cleanupIntervalMilliseconds),
                 ready: migrated.stream, logger: logger),
             ResumableUploadSweeper(service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds)))
-        if let s3Store = store as? S3ObjectStore { application.addServices(S3ClientShutdown(client: s3Store.client)) }
+        application.addServices(backend.services)
         if let images { application.addServices(images) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
             migrated.continuation.finish()
-            try await prepare(store, configuration: configuration, logger: logger)
+            try await backend.prepare(configuration: configuration, logger: logger)
         }
         return application
     }
@@ -196,51 +195,8 @@ public enum StorageServer {
         }
         return RenderPool(workers: configuration.imageWorkers, queueCapacity: configuration.imageQueueSize)
     }
-
-    static func makeObjectStore(
-        _ configuration: ServerConfiguration, cleanups: any CleanupSink, logger: Logger
-    ) throws -> any ObjectStore {
-        if let s3 = configuration.s3 {
-            var settings = S3Configuration(
-                endpoint: s3.endpoint, region: s3.region, bucket: configuration.s3Bucket, accessKey: s3.accessKey,
-                secretKey: s3.secretKey, forcePathStyle: s3.forcePathStyle)
-            settings.maximumConnections = s3.maximumConnections
-            return S3ObjectStore(
-                client: S3Client(configuration: settings, logger: logger), partSize: s3.partSize, cleanups: cleanups)
-        }
-        let root = URL(fileURLWithPath: configuration.fileStoragePath, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-            .standardizedFileURL.path
-        do {
-            return try FileObjectStore(root: root, bucket: configuration.s3Bucket, logger: logger)
-        } catch {
-            throw StartupError("FILE_STORAGE_BACKEND_PATH \(root) is not usable: \(error)")
-        }
-    }
-
-    /// Gets the backend ready before serving: sweeps abandoned partial files, or checks (and in
-    /// self-hosted mode creates) the S3 bucket.
-    static func prepare(_ store: any ObjectStore, configuration: ServerConfiguration, logger: Logger) async throws {
-        if let fileStore = store as? FileObjectStore {
-            let removed = try await fileStore.sweepAbandonedTemporaryFiles(olderThan: .seconds(3600))
-            if removed > 0 { logger.info("removed abandoned partial uploads", metadata: ["count": "\(removed)"]) }
-        }
-        if let s3Store = store as? S3ObjectStore {
-            do {
-                try await s3Store.prepareBucket(create: configuration.storageMode == .selfHosted)
-            } catch {
-                let bucket = "S3 bucket \(configuration.s3Bucket) at \(configuration.s3?.endpoint.absoluteString ?? "")"
-                let hint: String
-                switch (error as? S3Error)?.status {
-                case 403: hint = "; check S3_ACCESS_KEY and S3_SECRET_KEY"
-                case 404: hint = "; create it, or check S3_BUCKET and S3_REGION"
-                case 0: hint = "; check S3_ENDPOINT"
-                default: hint = ""
-                }
-                throw StartupError("\(bucket) is not usable: \(error)\(hint)")
-            }
-        }
-    }
 }
+
 
 /// Does the backend clean-ups that are due (their request died, or the backend failed), from
 /// `storage_api.backend_cleanups`. Every replica runs one; claims keep them apart.
@@ -283,15 +239,6 @@ struct ResumableUploadSweeper: Service {
 }
 
 /// Closes the S3 client's connections once the server has drained.
-struct S3ClientShutdown: Service {
-    let client: S3Client
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await client.shutdown()
-    }
-}
-
 extension PrometheusMetricsFactory {
     /// Prometheus names for the metrics Hummingbird's middleware reports under OpenTelemetry-style
     /// labels; dots become underscores elsewhere.

@@ -1,4 +1,4 @@
-public import Database
+import Database
 import Foundation
 public import StorageCore
 

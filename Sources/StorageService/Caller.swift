@@ -1,5 +1,5 @@
 public import Auth
-public import Database
+import Database
 public import StorageCore
 
 /// Facts about the HTTP request that policies may read (`request.headers`, `request.method`,
@@ -36,7 +36,7 @@ public struct Caller: Sendable {
     public var owner: Owner { Owner(sub: jwt?.sub) }
 
     /// The session of a transaction acting as this caller.
-    public func session(_ operation: StorageOperation) -> DatabaseSession {
+    func session(_ operation: StorageOperation) -> DatabaseSession {
         DatabaseSession(
             role: role, jwt: jwt?.token ?? "", sub: jwt?.sub ?? "",
             claims: jwt?.payload ?? #"{"role":"anon"}"#,

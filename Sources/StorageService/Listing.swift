@@ -1,6 +1,6 @@
-public import Database
+import Database
 import Foundation
-import StorageCore
+public import StorageCore
 
 /// `POST /object/list-v2/:bucket` options (spec §5.5).
 public struct ListV2Options: Sendable {
@@ -8,10 +8,13 @@ public struct ListV2Options: Sendable {
     public var limit: Int
     public var cursor: String?
     public var withDelimiter: Bool
-    public var sortColumn: String?
-    public var sortOrder: String?
+    public var sortColumn: ObjectSortColumn?
+    public var sortOrder: ListSortOrder?
 
-    public init(prefix: String = "", limit: Int = 1000, cursor: String? = nil, withDelimiter: Bool = false, sortColumn: String? = nil, sortOrder: String? = nil) {
+    public init(
+        prefix: String = "", limit: Int = 1000, cursor: String? = nil, withDelimiter: Bool = false,
+        sortColumn: ObjectSortColumn? = nil, sortOrder: ListSortOrder? = nil
+    ) {
         self.prefix = prefix
         self.limit = limit
         self.cursor = cursor
@@ -41,7 +44,7 @@ extension StorageService {
         var query = options
         if !query.prefix.isEmpty, !query.prefix.hasSuffix("/") { query.prefix += "/" }
         // The timestamp path matches with ILIKE; name sort matches by range and needs no escaping.
-        if query.sortColumn != "name" {
+        if query.sortColumn != .name {
             query.prefix = Transaction.escapeLike(query.prefix)
             query.search = Transaction.escapeLike(query.search)
         }
@@ -56,11 +59,11 @@ extension StorageService {
         let limit = min(max(options.limit, 1), Self.listV2MaximumLimit)
         let cursor = try options.cursor.flatMap { $0.isEmpty ? nil : $0 }.map(ListCursor.init(decoding:))
         // A cursor carries the sort it was issued for, so every page of a walk agrees.
-        let sortColumn = cursor?.sortColumn ?? options.sortColumn ?? "name"
-        let sortOrder = cursor?.sortOrder ?? options.sortOrder ?? "asc"
+        let sortColumn = cursor?.sortColumn ?? options.sortColumn ?? .name
+        let sortOrder = cursor?.sortOrder ?? options.sortOrder ?? .asc
         let query = ListV2Query(
             prefix: options.prefix, limit: limit + 1, withDelimiter: options.withDelimiter,
-            sortColumn: sortColumn, descending: sortOrder == "desc",
+            sortColumn: sortColumn, descending: sortOrder == .desc,
             startAfter: cursor?.startAfter, sortValueAfter: cursor?.sortColumnAfter)
         var rows = try await database.transaction(caller.session(.objectListV2)) { transaction in
             try await transaction.listObjectsV2(bucketID: bucketID, query)
@@ -79,10 +82,10 @@ extension StorageService {
             }
         }
         if hasNext, let last = rows.last {
-            let sortValue: Date? = sortColumn == "created_at" ? last.createdAt : sortColumn == "updated_at" ? last.updatedAt : nil
+            let sortValue: Date? = sortColumn == .createdAt ? last.createdAt : sortColumn == .updatedAt ? last.updatedAt : nil
             page.nextCursor = ListCursor(
                 // Name-ordered delimiter listings skip a folder by its `/`-terminated name.
-                startAfter: last.isFolder && sortColumn == "name" ? last.name + "/" : last.name,
+                startAfter: last.isFolder && sortColumn == .name ? last.name + "/" : last.name,
                 sortOrder: cursor?.sortOrder ?? options.sortOrder,
                 sortColumn: cursor?.sortColumn ?? options.sortColumn,
                 sortColumnAfter: sortValue.map(Timestamp.iso8601)

@@ -5,7 +5,9 @@ import NIOCore
 import StorageCore
 import Testing
 
+@testable import FileBackend
 @testable import ObjectStore
+@testable import S3Backend
 
 @Suite struct FilePathMappingTests {
     let mapping = FilePathMapping(root: "/srv/storage/stub")

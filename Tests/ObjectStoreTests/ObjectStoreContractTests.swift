@@ -6,7 +6,9 @@ import S3
 import StorageCore
 import Testing
 
+@testable import FileBackend
 @testable import ObjectStore
+@testable import S3Backend
 
 /// The behaviour every backend promises, checked on the file store and on the S3 store
 /// (SeaweedFS from the test command; 5 MiB parts so multipart paths run).

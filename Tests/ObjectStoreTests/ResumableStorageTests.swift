@@ -5,7 +5,9 @@ import S3
 import Synchronization
 import Testing
 
+@testable import FileBackend
 @testable import ObjectStore
+@testable import S3Backend
 
 /// A ledger without a database: hands out numbers, keeps what is recorded, and deletes the
 /// pieces a recording drops, as the service's ledger does. `refuse` plays a fenced-out writer.

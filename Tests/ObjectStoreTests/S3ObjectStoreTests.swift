@@ -4,7 +4,9 @@ import NIOCore
 import S3
 import Testing
 
+@testable import FileBackend
 @testable import ObjectStore
+@testable import S3Backend
 
 /// S3-only paths: copies beyond CopyObject's limit, and the part reader.
 @Suite(.enabled(if: Backend.available.contains(.s3)), .serialized)

@@ -40,13 +40,13 @@ import Testing
 @Suite struct ListCursorTests {
     @Test func roundTrips() throws {
         let cursor = ListCursor(
-            startAfter: "photos/a b.png", sortOrder: "desc", sortColumn: "created_at",
+            startAfter: "photos/a b.png", sortOrder: .desc, sortColumn: .createdAt,
             sortColumnAfter: "2024-01-02T03:04:05.678Z")
         #expect(try ListCursor(decoding: cursor.encoded) == cursor)
     }
 
     @Test func usesUpstreamsFormat() throws {
-        let cursor = ListCursor(startAfter: "photos/a.png", sortOrder: "desc", sortColumn: "created_at", sortColumnAfter: "2024-01-02T03:04:05.678Z")
+        let cursor = ListCursor(startAfter: "photos/a.png", sortOrder: .desc, sortColumn: .createdAt, sortColumnAfter: "2024-01-02T03:04:05.678Z")
         // base64("l:photos/a.png\no:desc\nc:created_at\na:2024-01-02T03:04:05.678Z")
         #expect(cursor.encoded == "bDpwaG90b3MvYS5wbmcKbzpkZXNjCmM6Y3JlYXRlZF9hdAphOjIwMjQtMDEtMDJUMDM6MDQ6MDUuNjc4Wg==")
         #expect(ListCursor(startAfter: "a").encoded == "bDph")
@@ -54,7 +54,7 @@ import Testing
 
     @Test func defaultsToAscendingAndNoColumn() throws {
         let cursor = try ListCursor(decoding: "bDph")
-        #expect(cursor == ListCursor(startAfter: "a", sortOrder: "asc"))
+        #expect(cursor == ListCursor(startAfter: "a", sortOrder: .asc))
     }
 
     @Test(arguments: ["", "not base64!", "eDp5", "bA==", "bDphCm86c2lkZXdheXM=", "bDphCmM6b3duZXI="])

@@ -1,3 +1,4 @@
+import ObjectStore
 import CDigest
 import Crypto
 import WireFormats

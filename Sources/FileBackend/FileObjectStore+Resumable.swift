@@ -1,3 +1,4 @@
+public import ObjectStore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

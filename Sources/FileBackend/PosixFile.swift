@@ -1,3 +1,4 @@
+import ObjectStore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

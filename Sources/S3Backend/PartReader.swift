@@ -1,3 +1,4 @@
+import ObjectStore
 import NIOCore
 
 /// Cuts one request body into consecutive pieces: exact-length streams (nothing buffered),

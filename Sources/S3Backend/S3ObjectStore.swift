@@ -1,3 +1,4 @@
+public import ObjectStore
 import Foundation
 import Logging
 public import NIOCore

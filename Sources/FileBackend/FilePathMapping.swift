@@ -1,3 +1,4 @@
+public import ObjectStore
 /// Maps backend keys to paths under a root directory so that no key can escape it.
 ///
 /// Keys are split on `/` and each segment becomes one path component. Segments a filesystem would

@@ -1,3 +1,4 @@
+public import ObjectStore
 import Logging
 public import NIOCore
 import S3
