@@ -3,32 +3,35 @@ public import StorageCore
 
 extension Transaction {
     public func bucket(id: String, forUpdate: Bool = false) async throws -> Bucket? {
-        let lock = forUpdate ? " FOR UPDATE" : ""
+        let lock = RowLock(forUpdate)
         let rows = try await query(
-            PostgresQuery(unsafeSQL: "SELECT \(Columns.bucket) FROM storage.buckets WHERE id = $1 LIMIT 1\(lock)",
-                          binds: bindings(id)))
+            "SELECT \(unescaped: ColumnList.bucket.rawValue) FROM storage.buckets WHERE id = \(id) LIMIT 1\(unescaped: lock.rawValue)")
         return try rows.buckets().first
     }
 
     public func listBuckets(_ options: BucketListOptions) async throws -> [Bucket] {
-        var sql = "SELECT \(Columns.bucket) FROM storage.buckets"
-        var binds = PostgresBindings()
+        var sql = QueryBuilder("SELECT ")
+        sql.append(ColumnList.bucket)
+        sql.append(" FROM storage.buckets")
         if let search = options.search, !search.isEmpty {
-            binds.append("%" + Self.escapeLike(search) + "%")
-            sql += " WHERE name ILIKE $\(binds.count)"
+            sql.append(" WHERE name ILIKE ")
+            sql.bind("%" + Self.escapeLike(search) + "%")
         }
         if let column = options.sortColumn {
-            sql += " ORDER BY \(column.rawValue) \(options.descending ? "DESC" : "ASC")"
+            sql.append(" ORDER BY ")
+            sql.append(column)
+            sql.append(" ")
+            sql.append(SQLDirection(descending: options.descending))
         }
         if let limit = options.limit {
-            binds.append(Int64(limit))
-            sql += " LIMIT $\(binds.count)"
+            sql.append(" LIMIT ")
+            sql.bind(Int64(limit))
         }
         if let offset = options.offset {
-            binds.append(Int64(offset))
-            sql += " OFFSET $\(binds.count)"
+            sql.append(" OFFSET ")
+            sql.bind(Int64(offset))
         }
-        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).buckets()
+        return try await query(sql.query).buckets()
     }
 
     public func insertBucket(
@@ -47,24 +50,32 @@ extension Transaction {
     public func updateBucket(
         id: String, isPublic: Bool?, fileSizeLimit: FieldUpdate<Int64>, allowedMimeTypes: FieldUpdate<[String]>
     ) async throws -> Int {
-        var assignments: [String] = []
-        var binds = PostgresBindings()
+        var sql = QueryBuilder("UPDATE storage.buckets SET ")
+        var assigned = false
+        func separate() {
+            if assigned { sql.append(", ") }
+            assigned = true
+        }
         if let isPublic {
-            binds.append(isPublic)
-            assignments.append("public = $\(binds.count)")
+            separate()
+            sql.append("public = ")
+            sql.bind(isPublic)
         }
         if case .set(let limit) = fileSizeLimit {
-            binds.append(limit)
-            assignments.append("file_size_limit = $\(binds.count)")
+            separate()
+            sql.append("file_size_limit = ")
+            sql.bind(limit)
         }
         if case .set(let types) = allowedMimeTypes {
-            binds.append(types)
-            assignments.append("allowed_mime_types = $\(binds.count)")
+            separate()
+            sql.append("allowed_mime_types = ")
+            sql.bind(types)
         }
-        guard !assignments.isEmpty else { return 0 }
-        binds.append(id)
-        let sql = "UPDATE storage.buckets SET \(assignments.joined(separator: ", ")) WHERE id = $\(binds.count) RETURNING id"
-        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).count
+        guard assigned else { return 0 }
+        sql.append(" WHERE id = ")
+        sql.bind(id)
+        sql.append(" RETURNING id")
+        return try await query(sql.query).count
     }
 
     /// Returns how many rows the caller was allowed to delete (0 or 1).
@@ -87,8 +98,4 @@ extension Transaction {
     }
 }
 
-func bindings(_ values: String...) -> PostgresBindings {
-    var binds = PostgresBindings()
-    for value in values { binds.append(value) }
-    return binds
-}
+

@@ -80,12 +80,18 @@ public struct MigrationRunner: Sendable {
 
     /// Where a set of migrations is recorded.
     struct Ledger: Sendable {
-        let schema: String
+        /// The schemas that keep a ledger: identifiers, so they reach SQL as enum raw values.
+        enum Schema: String, Sendable {
+            case storage
+            case storageAPI = "storage_api"
+        }
+
+        let schema: Schema
         /// Upstream's ledger starts with its runner library's own row.
         let writesBootstrapRow: Bool
 
-        static let upstream = Ledger(schema: "storage", writesBootstrapRow: true)
-        static let project = Ledger(schema: "storage_api", writesBootstrapRow: false)
+        static let upstream = Ledger(schema: .storage, writesBootstrapRow: true)
+        static let project = Ledger(schema: .storageAPI, writesBootstrapRow: false)
     }
 
     let database: StorageDatabase
@@ -155,17 +161,16 @@ public struct MigrationRunner: Sendable {
     }
 
     private static func prepare(_ ledger: Ledger, _ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.run(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(ledger.schema)"), logger: logger)
+        try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: ledger.schema.rawValue)", logger: logger)
         try await connection.run(
-            PostgresQuery(
-                unsafeSQL: """
-                    CREATE TABLE IF NOT EXISTS \(ledger.schema).migrations (
-                      id integer PRIMARY KEY,
-                      name varchar(100) UNIQUE NOT NULL,
-                      hash varchar(40) NOT NULL,
-                      executed_at timestamp DEFAULT current_timestamp
-                    )
-                    """), logger: logger)
+            """
+            CREATE TABLE IF NOT EXISTS \(unescaped: ledger.schema.rawValue).migrations (
+              id integer PRIMARY KEY,
+              name varchar(100) UNIQUE NOT NULL,
+              hash varchar(40) NOT NULL,
+              executed_at timestamp DEFAULT current_timestamp
+            )
+            """, logger: logger)
         if ledger.writesBootstrapRow {
             try await connection.run(
                 """
@@ -178,7 +183,7 @@ public struct MigrationRunner: Sendable {
 
     private static func appliedIDs(_ ledger: Ledger, _ connection: PostgresConnection, logger: Logger) async throws -> Set<Int> {
         var ids: Set<Int> = []
-        let rows = try await connection.run(PostgresQuery(unsafeSQL: "SELECT id FROM \(ledger.schema).migrations"), logger: logger)
+        let rows = try await connection.run("SELECT id FROM \(unescaped: ledger.schema.rawValue).migrations", logger: logger)
         for row in rows { ids.insert(try row.decode(Int.self)) }
         return ids
     }
@@ -186,21 +191,22 @@ public struct MigrationRunner: Sendable {
     private static func apply(
         _ migration: Migration, to ledger: Ledger, on connection: PostgresConnection, logger: Logger
     ) async throws {
-        logger.info("applying migration", metadata: ["id": "\(migration.id)", "name": "\(migration.name)", "ledger": "\(ledger.schema)"])
+        logger.info("applying migration", metadata: ["id": "\(migration.id)", "name": "\(migration.name)", "ledger": "\(ledger.schema.rawValue)"])
         try await connection.run("BEGIN", logger: logger)
         for statement in SQLScript.statements(in: migration.sql) {
             do {
+                // A migration file's own SQL, shipped with the binary: the one text run as written.
                 try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
             } catch let error as PSQLError {
                 let reason = error.serverInfo?[.message] ?? "\(error.code)"
                 throw MigrationError("migration \(migration.fileName) failed: \(reason)")
             }
         }
-        var record = PostgresQuery(unsafeSQL: "INSERT INTO \(ledger.schema).migrations (id, name, hash) VALUES ($1, $2, $3)")
-        record.binds.append(migration.id)
-        record.binds.append(migration.name)
-        record.binds.append(migration.hash)
-        try await connection.run(record, logger: logger)
+        try await connection.run(
+            """
+            INSERT INTO \(unescaped: ledger.schema.rawValue).migrations (id, name, hash)
+            VALUES (\(migration.id), \(migration.name), \(migration.hash))
+            """, logger: logger)
         try await connection.run("COMMIT", logger: logger)
     }
 }

@@ -23,11 +23,12 @@ public struct ObjectWrite: Sendable {
 
 extension Transaction {
     public func object(bucketID: String, name: String, forUpdate: Bool = false) async throws -> ObjectRecord? {
-        let lock = forUpdate ? " FOR UPDATE" : ""
+        let lock = RowLock(forUpdate)
         let rows = try await query(
-            PostgresQuery(
-                unsafeSQL: "SELECT \(Columns.object) FROM storage.objects WHERE bucket_id = $1 AND name = $2 LIMIT 1\(lock)",
-                binds: bindings(bucketID, name)))
+            """
+            SELECT \(unescaped: ColumnList.object.rawValue) FROM storage.objects
+             WHERE bucket_id = \(bucketID) AND name = \(name) LIMIT 1\(unescaped: lock.rawValue)
+            """)
         return try rows.objects().first
     }
 
@@ -66,23 +67,19 @@ extension Transaction {
     /// Writes the final row of an upload or copy: inserts it, or replaces the existing row's
     /// content (keeping its id and created_at). The owner columns change only when known.
     public func upsertObject(_ write: ObjectWrite) async throws -> ObjectRecord {
-        let ownerAssignments = write.owner.id == nil ? "" : ", owner = EXCLUDED.owner, owner_id = EXCLUDED.owner_id"
-        var binds = PostgresBindings()
-        binds.append(write.bucketID)
-        binds.append(write.name)
-        binds.append(write.owner.uuid)
-        binds.append(write.owner.id)
-        try binds.append(write.metadata)
-        try binds.append(write.userMetadata)
-        binds.append(write.version)
-        let sql = """
-            INSERT INTO storage.objects (bucket_id, name, owner, owner_id, metadata, user_metadata, version)
-            VALUES ($1, $2, $3::uuid, $4, $5, $6, $7)
-            ON CONFLICT (name, bucket_id) DO UPDATE SET
-              metadata = EXCLUDED.metadata, user_metadata = EXCLUDED.user_metadata, version = EXCLUDED.version\(ownerAssignments)
-            RETURNING \(Columns.object)
+        // The owner columns are kept when the writer is anonymous (NULL owner): `coalesce` keeps them.
+        let rows = try await query(
             """
-        let rows = try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).objects()
+            INSERT INTO storage.objects (bucket_id, name, owner, owner_id, metadata, user_metadata, version)
+            VALUES (\(write.bucketID), \(write.name), \(write.owner.uuid)::uuid, \(write.owner.id), \(write.metadata),
+                    \(write.userMetadata), \(write.version))
+            ON CONFLICT (name, bucket_id) DO UPDATE SET
+              metadata = EXCLUDED.metadata, user_metadata = EXCLUDED.user_metadata, version = EXCLUDED.version,
+              owner = CASE WHEN EXCLUDED.owner_id IS NULL THEN storage.objects.owner ELSE EXCLUDED.owner END,
+              owner_id = coalesce(EXCLUDED.owner_id, storage.objects.owner_id)
+            RETURNING \(unescaped: ColumnList.object.rawValue)
+            """
+        ).objects()
         guard let row = rows.first else { throw StorageError.internalError("the object row was not written") }
         return row
     }
@@ -92,24 +89,16 @@ extension Transaction {
     public func moveObject(
         id: UUID, fromVersion: String?, to write: ObjectWrite
     ) async throws -> ObjectRecord? {
-        var binds = PostgresBindings()
-        binds.append(write.bucketID)
-        binds.append(write.name)
-        binds.append(write.version)
-        try binds.append(write.metadata)
-        binds.append(id)
-        binds.append(fromVersion)
-        binds.append(write.owner.uuid)
-        binds.append(write.owner.id)
-        let sql = """
-            UPDATE storage.objects
-               SET bucket_id = $1, name = $2, version = $3, metadata = $4,
-                   owner = CASE WHEN $8::text IS NULL THEN owner ELSE $7::uuid END,
-                   owner_id = coalesce($8::text, owner_id)
-             WHERE id = $5 AND version IS NOT DISTINCT FROM $6
-            RETURNING \(Columns.object)
+        try await query(
             """
-        return try await query(PostgresQuery(unsafeSQL: sql, binds: binds)).objects().first
+            UPDATE storage.objects
+               SET bucket_id = \(write.bucketID), name = \(write.name), version = \(write.version), metadata = \(write.metadata),
+                   owner = CASE WHEN \(write.owner.id)::text IS NULL THEN owner ELSE \(write.owner.uuid)::uuid END,
+                   owner_id = coalesce(\(write.owner.id)::text, owner_id)
+             WHERE id = \(id) AND version IS NOT DISTINCT FROM \(fromVersion)
+            RETURNING \(unescaped: ColumnList.object.rawValue)
+            """
+        ).objects().first
     }
 
     /// The move probe: the same UPDATE the move will do, as the caller (needs SELECT and UPDATE).
@@ -126,61 +115,38 @@ extension Transaction {
 
     public func deleteObject(bucketID: String, name: String) async throws -> ObjectRecord? {
         let rows = try await query(
-            PostgresQuery(
-                unsafeSQL: "DELETE FROM storage.objects WHERE bucket_id = $1 AND name = $2 RETURNING \(Columns.object)",
-                binds: bindings(bucketID, name)))
+            "DELETE FROM storage.objects WHERE bucket_id = \(bucketID) AND name = \(name) RETURNING \(unescaped: ColumnList.object.rawValue)")
         return try rows.objects().first
     }
 
     /// Which of `names` exist in the bucket and are visible to the session.
     public func visibleObjectNames(bucketID: String, names: [String]) async throws -> Set<String> {
-        var binds = PostgresBindings()
-        binds.append(bucketID)
-        binds.append(names)
-        let rows = try await query(
-            PostgresQuery(
-                unsafeSQL: "SELECT name FROM storage.objects WHERE bucket_id = $1 AND name = ANY($2)", binds: binds))
+        let rows = try await query("SELECT name FROM storage.objects WHERE bucket_id = \(bucketID) AND name = ANY(\(names))")
         return Set(try rows.map { try $0.decode(String.self) })
     }
 
     /// Deletes the named objects the caller may delete; returns the deleted rows.
     public func deleteObjects(bucketID: String, names: [String]) async throws -> [ObjectRecord] {
-        var binds = PostgresBindings()
-        binds.append(bucketID)
-        binds.append(names)
-        return try await query(
-            PostgresQuery(
-                unsafeSQL: "DELETE FROM storage.objects WHERE bucket_id = $1 AND name = ANY($2) RETURNING \(Columns.object)",
-                binds: binds)
+        try await query(
+            "DELETE FROM storage.objects WHERE bucket_id = \(bucketID) AND name = ANY(\(names)) RETURNING \(unescaped: ColumnList.object.rawValue)"
         ).objects()
     }
 
     /// Ids of the caller's visible objects of a bucket created before `before`, in id order,
     /// after `cursor`: one page of a bucket scan.
     public func objectIDs(bucketID: String, createdBefore before: Date, after cursor: UUID?, limit: Int) async throws -> [UUID] {
-        var binds = PostgresBindings()
-        binds.append(bucketID)
-        binds.append(before)
-        binds.append(cursor ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
-        binds.append(Int64(limit))
+        let start = cursor ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
         let rows = try await query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT id FROM storage.objects WHERE bucket_id = $1 AND created_at < $2 AND id > $3
-                    ORDER BY id LIMIT $4
-                    """,
-                binds: binds))
+            """
+            SELECT id FROM storage.objects WHERE bucket_id = \(bucketID) AND created_at < \(before) AND id > \(start)
+            ORDER BY id LIMIT \(Int64(limit))
+            """)
         return try rows.map { try $0.decode(UUID.self) }
     }
 
     /// Deletes the objects with these ids that the caller may delete; returns the deleted rows.
     public func deleteObjects(ids: [UUID]) async throws -> [ObjectRecord] {
-        var binds = PostgresBindings()
-        binds.append(ids)
-        return try await query(
-            PostgresQuery(
-                unsafeSQL: "DELETE FROM storage.objects WHERE id = ANY($1) RETURNING \(Columns.object)", binds: binds)
-        ).objects()
+        try await query("DELETE FROM storage.objects WHERE id = ANY(\(ids)) RETURNING \(unescaped: ColumnList.object.rawValue)").objects()
     }
 
     /// Counts the caller's visible objects of a bucket, stopping at `limit`.
@@ -208,47 +174,58 @@ extension Transaction {
     }
 
     private func listFlat(bucketID: String, _ list: ListV2Query) async throws -> [ListEntry] {
-        var conditions = ["bucket_id = $1"]
-        var binds = PostgresBindings()
-        binds.append(bucketID)
+        var sql = QueryBuilder(
+            """
+            SELECT NULL::text, name, id, updated_at, created_at, last_accessed_at, metadata
+              FROM storage.objects
+             WHERE bucket_id = 
+            """)
+        sql.bind(bucketID)
         if !list.prefix.isEmpty {
             // LIKE is not leakproof, so under RLS Postgres filters with it only after the policy,
             // row by row; the range bounds (leakproof comparisons) keep it an index range scan.
-            binds.append(list.prefix)
-            conditions.append("name COLLATE \"C\" >= $\(binds.count)")
+            sql.append(" AND name COLLATE \"C\" >= ")
+            sql.bind(list.prefix)
             if let bound = Self.prefixUpperBound(list.prefix) {
-                binds.append(bound)
-                conditions.append("name COLLATE \"C\" < $\(binds.count)")
+                sql.append(" AND name COLLATE \"C\" < ")
+                sql.bind(bound)
             }
-            binds.append(Self.escapeLike(list.prefix) + "%")
-            conditions.append("name COLLATE \"C\" LIKE $\(binds.count)")
+            sql.append(" AND name COLLATE \"C\" LIKE ")
+            sql.bind(Self.escapeLike(list.prefix) + "%")
         }
-        let comparison = list.descending ? "<" : ">"
-        let direction = list.descending ? "DESC" : "ASC"
-        // An enum's raw value, never client text: the only SQL here not passed as a bind.
-        let timestampColumn = list.sortColumn == .name ? nil : list.sortColumn.rawValue
+        let direction = SQLDirection(descending: list.descending)
+        let timestampColumn = list.sortColumn == .name ? nil : list.sortColumn
         if let startAfter = list.startAfter {
-            binds.append(startAfter)
-            let nameIndex = binds.count
             if let column = timestampColumn {
-                binds.append(list.sortValueAfter ?? "")
-                conditions.append(
-                    "(date_trunc('milliseconds', \(column)), name COLLATE \"C\") \(comparison) "
-                        + "(coalesce(nullif($\(binds.count), '')::timestamptz, 'epoch'::timestamptz), $\(nameIndex))")
+                sql.append(" AND (date_trunc('milliseconds', ")
+                sql.append(column)
+                sql.append("), name COLLATE \"C\") ")
+                sql.append(list.descending ? "<" : ">")
+                sql.append(" (coalesce(nullif(")
+                sql.bind(list.sortValueAfter ?? "")
+                sql.append(", '')::timestamptz, 'epoch'::timestamptz), ")
+                sql.bind(startAfter)
+                sql.append(")")
             } else {
-                conditions.append("name COLLATE \"C\" \(comparison) $\(nameIndex)")
+                sql.append(" AND name COLLATE \"C\" ")
+                sql.append(list.descending ? "<" : ">")
+                sql.append(" ")
+                sql.bind(startAfter)
             }
         }
-        binds.append(Int64(list.limit))
-        let order = timestampColumn.map { "date_trunc('milliseconds', \($0)) \(direction), " } ?? ""
-        let sql = """
-            SELECT NULL::text, name, id, updated_at, created_at, last_accessed_at, metadata
-              FROM storage.objects
-             WHERE \(conditions.joined(separator: " AND "))
-             ORDER BY \(order)name COLLATE "C" \(direction)
-             LIMIT $\(binds.count)
-            """
-        return try await entries(query(PostgresQuery(unsafeSQL: sql, binds: binds)))
+        sql.append(" ORDER BY ")
+        if let column = timestampColumn {
+            sql.append("date_trunc('milliseconds', ")
+            sql.append(column)
+            sql.append(") ")
+            sql.append(direction)
+            sql.append(", ")
+        }
+        sql.append("name COLLATE \"C\" ")
+        sql.append(direction)
+        sql.append(" LIMIT ")
+        sql.bind(Int64(list.limit))
+        return try await entries(query(sql.query))
     }
 
     private func listWithDelimiter(bucketID: String, _ list: ListV2Query) async throws -> [ListEntry] {

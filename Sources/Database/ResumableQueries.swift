@@ -91,51 +91,47 @@ public enum ResumableNumber: Sendable {
     case part
 }
 
-extension StorageDatabase {
-    static let resumableColumns = """
+/// The columns `decodeResumable` reads, in its order.
+enum ResumableColumns: String {
+    case row = """
         id, upload_length, size_limit, received, content_type, cache_control, user_metadata, upsert, owner_sub,
         pieces::text, lease_epoch, (lease_expires_at IS NOT NULL AND lease_expires_at > now()), created_at, expires_at,
         completed_at, now(), creator_sub, creator_role, created_signed
         """
+}
 
+extension ResumableNumber {
+    /// The counter column each kind of number comes from.
+    enum Column: String {
+        case nextPiece = "next_piece"
+        case nextPart = "next_part"
+    }
+
+    var column: Column { self == .piece ? .nextPiece : .nextPart }
+}
+
+extension StorageDatabase {
     /// Records a new upload, expiring `lifetime` from now (database time).
     public func insertResumableUpload(_ upload: NewResumableUpload, lifetime: Duration) async throws -> ResumableUploadRow {
         let milliseconds = lifetime.components.seconds * 1000 + lifetime.components.attoseconds / 1_000_000_000_000_000
         return try await internalTransaction { transaction in
-            var binds = PostgresBindings()
-            binds.append(upload.id.encoded)
-            binds.append(upload.id.bucketID)
-            binds.append(upload.id.name)
-            binds.append(upload.id.version)
-            binds.append(upload.uploadLength)
-            binds.append(upload.sizeLimit)
-            binds.append(upload.contentType)
-            binds.append(upload.cacheControl)
-            try binds.append(upload.userMetadata)
-            binds.append(upload.upsert)
-            binds.append(upload.ownerSub)
-            binds.append(upload.pieces)
-            binds.append(milliseconds)
+            let (creatorSub, creatorRole, createdSigned): (String?, String?, Bool)
             switch upload.creator {
-            case .caller(let sub, let role):
-                binds.append(sub)
-                binds.append(role)
-                binds.append(false)
-            case .signedToken:
-                binds.append(String?.none)
-                binds.append(String?.none)
-                binds.append(true)
+            case .caller(let sub, let role): (creatorSub, creatorRole, createdSigned) = (sub, role, false)
+            case .signedToken: (creatorSub, creatorRole, createdSigned) = (nil, nil, true)
             }
             let rows = try await transaction.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO storage_api.resumable_uploads
-                          (id, bucket_id, name, version, upload_length, size_limit, content_type, cache_control,
-                           user_metadata, upsert, owner_sub, pieces, expires_at, creator_sub, creator_role, created_signed)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb,
-                                now() + make_interval(secs => $13::bigint / 1000.0), $14, $15, $16)
-                        RETURNING \(Self.resumableColumns)
-                        """, binds: binds))
+                """
+                INSERT INTO storage_api.resumable_uploads
+                  (id, bucket_id, name, version, upload_length, size_limit, content_type, cache_control,
+                   user_metadata, upsert, owner_sub, pieces, expires_at, creator_sub, creator_role, created_signed)
+                VALUES (\(upload.id.encoded), \(upload.id.bucketID), \(upload.id.name), \(upload.id.version),
+                        \(upload.uploadLength), \(upload.sizeLimit), \(upload.contentType), \(upload.cacheControl),
+                        \(upload.userMetadata), \(upload.upsert), \(upload.ownerSub), \(upload.pieces)::jsonb,
+                        now() + make_interval(secs => \(milliseconds)::bigint / 1000.0), \(creatorSub), \(creatorRole),
+                        \(createdSigned))
+                RETURNING \(unescaped: ResumableColumns.row.rawValue)
+                """)
             return try Self.decodeResumable(rows)!
         }
     }
@@ -145,7 +141,7 @@ extension StorageDatabase {
         try await internalTransaction { transaction in
             try Self.decodeResumable(
                 try await transaction.query(
-                    "SELECT \(unescaped: Self.resumableColumns) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)"))
+                    "SELECT \(unescaped: ResumableColumns.row.rawValue) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)"))
         }
     }
 
@@ -162,13 +158,13 @@ extension StorageDatabase {
                 SET lease_epoch = lease_epoch + 1, release_requested = false,
                     lease_expires_at = now() + make_interval(secs => \(milliseconds)::bigint / 1000.0)
                 WHERE id = \(id.encoded) AND (lease_expires_at IS NULL OR lease_expires_at <= now())
-                RETURNING \(unescaped: Self.resumableColumns)
+                RETURNING \(unescaped: ResumableColumns.row.rawValue)
                 """)
             if let row = try Self.decodeResumable(acquired) {
                 return (ResumableLease(uploadID: id.encoded, epoch: row.leaseEpoch), row)
             }
             let current = try await transaction.query(
-                "SELECT \(unescaped: Self.resumableColumns) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)")
+                "SELECT \(unescaped: ResumableColumns.row.rawValue) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)")
             return try Self.decodeResumable(current).map { (nil, $0) }
         }
     }
@@ -217,14 +213,12 @@ extension StorageDatabase {
     /// Hands out the next piece or part number, under the lease.
     public func reserveResumableNumber(_ kind: ResumableNumber, lease: ResumableLease) async throws -> Int {
         try await internalTransaction { transaction in
-            let column = kind == .piece ? "next_piece" : "next_part"
             let rows = try await transaction.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE storage_api.resumable_uploads SET \(column) = \(column) + 1
-                        WHERE id = $1 AND lease_epoch = $2
-                        RETURNING \(column) - 1
-                        """, binds: Self.leaseBinds(lease)))
+                """
+                UPDATE storage_api.resumable_uploads SET \(unescaped: kind.column.rawValue) = \(unescaped: kind.column.rawValue) + 1
+                WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch)
+                RETURNING \(unescaped: kind.column.rawValue) - 1
+                """)
             guard let row = rows.first else { throw ResumableLeaseLost() }
             return try row.decode(Int.self)
         }
@@ -298,12 +292,6 @@ extension StorageDatabase {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
-    static func leaseBinds(_ lease: ResumableLease) -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(lease.uploadID)
-        binds.append(lease.epoch)
-        return binds
-    }
 }
 
 extension Transaction {

@@ -5,19 +5,6 @@ import StorageCore
 // jsonb columns (metadata, user_metadata) travel as JSONValue in both directions.
 extension JSONValue: PostgresEncodable, PostgresDecodable {}
 
-enum Columns {
-    /// Bucket columns in the order `decodeBucket` expects.
-    static let bucket = """
-        id, name, owner::text, owner_id, coalesce(public, false), type::text, file_size_limit,
-        array_remove(allowed_mime_types, NULL), created_at, updated_at
-        """
-
-    /// Object columns in the order `decodeObject` expects.
-    static let object = """
-        id, bucket_id, name, owner::text, owner_id, version, created_at, updated_at, last_accessed_at,
-        metadata, user_metadata
-        """
-}
 
 extension PostgresRow {
     func decodeBucket() throws -> Bucket {
