@@ -39,6 +39,22 @@ struct RowLevelSecurityTests {
                 (Int(response.status.code), String(buffer: response.body))
             }
         }
+
+        /// The HTTP status, logical status and code of an error envelope (nil fields when the body is not one).
+        func denial(
+            _ method: HTTPRequest.Method, _ path: String, token: String, json: String? = nil, body: String? = nil
+        ) async throws -> Denial {
+            let (status, text) = try await send(method, path, token: token, json: json, body: body)
+            let envelope = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
+            return Denial(status: status, statusCode: envelope?["statusCode"] as? String, code: envelope?["code"] as? String)
+        }
+    }
+
+    struct Denial: Equatable, CustomStringConvertible {
+        var status: Int
+        var statusCode: String?
+        var code: String?
+        var description: String { "\(status) \(statusCode ?? "-") \(code ?? "-")" }
     }
 
     /// Runs `body` against a fresh server, bucket `b` and the folder policy.
@@ -70,18 +86,22 @@ struct RowLevelSecurityTests {
             // Upload: own folder yes, other folder no.
             #expect(try await client.send(.post, "/object/b/\(mine)", token: alice, body: "alice").status == 200)
             #expect(try await client.send(.post, "/object/b/\(theirs)", token: bob, body: "bob").status == 200)
-            let denied = try await client.send(.post, "/object/b/\(Self.bob)/intruder.txt", token: alice, body: "x")
-            #expect(denied.status == 400 && denied.body.contains(#""statusCode":"403""#))
+            let denied = try await client.denial(.post, "/object/b/\(Self.bob)/intruder.txt", token: alice, body: "x")
+            #expect(denied == Denial(status: 400, statusCode: "403", code: "AccessDenied"))
             // Upsert needs select + update on the existing row.
             #expect(try await client.send(.put, "/object/b/\(mine)", token: alice, body: "alice v2").status == 200)
-            #expect(try await client.send(.put, "/object/b/\(theirs)", token: alice, body: "overwrite").body.contains(#""statusCode":"403""#))
+            #expect(
+                try await client.denial(.put, "/object/b/\(theirs)", token: alice, body: "overwrite")
+                    == Denial(status: 400, statusCode: "403", code: "AccessDenied"))
 
             // Reads.
             #expect(try await client.send(.get, "/object/b/\(mine)", token: alice).body == "alice v2")
             #expect(try await client.send(.get, "/object/b/\(theirs)", token: alice).body.contains(#""error":"not_found""#))
             #expect(try await client.send(.get, "/object/authenticated/b/\(theirs)", token: alice).body.contains("not_found"))
             #expect(try await client.send(.get, "/object/info/b/\(mine)", token: alice).status == 200)
-            #expect(try await client.send(.get, "/object/info/b/\(theirs)", token: alice).status == 400)
+            #expect(
+                try await client.denial(.get, "/object/info/b/\(theirs)", token: alice)
+                    == Denial(status: 400, statusCode: "404", code: "NoSuchKey"))
             #expect(try await client.send(.head, "/object/b/\(mine)", token: alice).status == 200)
             #expect(try await client.send(.head, "/object/b/\(theirs)", token: alice).status == 400)
 
@@ -95,19 +115,28 @@ struct RowLevelSecurityTests {
             let copy = #"{"bucketId":"b","sourceKey":"\#(mine)","destinationKey":"\#(Self.alice)/copy.txt"}"#
             #expect(try await client.send(.post, "/object/copy", token: alice, json: copy).status == 200)
             let steal = #"{"bucketId":"b","sourceKey":"\#(theirs)","destinationKey":"\#(Self.alice)/stolen.txt"}"#
-            #expect(try await client.send(.post, "/object/copy", token: alice, json: steal).body.contains(#""statusCode":"404""#))
+            #expect(
+                try await client.denial(.post, "/object/copy", token: alice, json: steal)
+                    == Denial(status: 400, statusCode: "404", code: "NoSuchKey"))
             let plant = #"{"bucketId":"b","sourceKey":"\#(mine)","destinationKey":"\#(Self.bob)/planted.txt"}"#
-            #expect(try await client.send(.post, "/object/copy", token: alice, json: plant).body.contains(#""statusCode":"403""#))
+            #expect(
+                try await client.denial(.post, "/object/copy", token: alice, json: plant)
+                    == Denial(status: 400, statusCode: "403", code: "AccessDenied"))
             let move = #"{"bucketId":"b","sourceKey":"\#(Self.alice)/copy.txt","destinationKey":"\#(Self.alice)/moved.txt"}"#
             #expect(try await client.send(.post, "/object/move", token: alice, json: move).status == 200)
             let moveAway = #"{"bucketId":"b","sourceKey":"\#(Self.alice)/moved.txt","destinationKey":"\#(Self.bob)/moved.txt"}"#
-            #expect(try await client.send(.post, "/object/move", token: alice, json: moveAway).status == 400)
+            #expect(
+                try await client.denial(.post, "/object/move", token: alice, json: moveAway)
+                    == Denial(status: 400, statusCode: "403", code: "AccessDenied"))
             let moveTheirs = #"{"bucketId":"b","sourceKey":"\#(theirs)","destinationKey":"\#(Self.alice)/taken.txt"}"#
-            #expect(try await client.send(.post, "/object/move", token: alice, json: moveTheirs).status == 400)
+            #expect(
+                try await client.denial(.post, "/object/move", token: alice, json: moveTheirs)
+                    == Denial(status: 400, statusCode: "404", code: "NoSuchKey"))
 
             // Deletes.
-            let deleteTheirs = try await client.send(.delete, "/object/b/\(theirs)", token: alice)
-            #expect(deleteTheirs.status == 400)
+            #expect(
+                try await client.denial(.delete, "/object/b/\(theirs)", token: alice)
+                    == Denial(status: 400, statusCode: "404", code: "NoSuchKey"))
             let removed = try await client.send(.delete, "/object/b", token: alice, json: #"{"prefixes":["\#(theirs)","\#(Self.alice)/moved.txt"]}"#)
             #expect(removed.body.contains("moved.txt") && !removed.body.contains(Self.bob))
             #expect(try await client.send(.delete, "/object/b/\(mine)", token: alice).status == 200)

@@ -65,8 +65,9 @@ import Testing
     }
 
     @Test func noSubjectNoOwner() {
-        #expect(Owner(sub: nil) == Owner(sub: nil))
-        #expect(Owner(sub: nil).id == nil && Owner(sub: nil).uuid == nil)
+        let anonymous = Owner(sub: nil)
+        #expect(anonymous.id == nil && anonymous.uuid == nil)
+        #expect(anonymous != Owner(sub: "user-123"))
     }
 }
 
