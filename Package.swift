@@ -195,6 +195,15 @@ let package = Package(
         ),
         .testTarget(name: "StorageCoreTests", dependencies: ["StorageCore"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "StorageServiceTests",
+            dependencies: [
+                "StorageService", "StorageCore", "Auth", "Database", "ObjectStore", "FileBackend", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ImageTransformTests",
             dependencies: ["ImageTransform", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings

@@ -54,7 +54,7 @@ struct JSONWebKeySet: Sendable {
         return set
     }
 
-    /// Algorithms enabled by the key types present (spec §2.1).
+    /// Algorithms enabled by the key types present (contract §2.1).
     var enabledAlgorithms: Set<String> {
         var algorithms: Set<String> = []
         for key in keys {

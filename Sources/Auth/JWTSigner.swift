@@ -31,7 +31,7 @@ public struct JWTSigner: Sendable {
         self.keyID = keyID
     }
 
-    /// The signer of URL tokens (spec §5.8): the JWKS `urlSigningKey` (its `kid` in the header)
+    /// The signer of URL tokens (contract §5.8): the JWKS `urlSigningKey` (its `kid` in the header)
     /// when one is configured, otherwise the shared secret.
     public static func urlTokens(secret: String, algorithm: String = "HS256", jwks: String? = nil) throws -> JWTSigner {
         let shared = try JWTSigner(secret: secret, algorithm: algorithm)

@@ -49,14 +49,14 @@ public struct JWTVerificationError: Error, Sendable, Equatable, CustomStringConv
     static let missingExpiry = JWTVerificationError("missing required \"exp\" claim")
 }
 
-/// Verifies JWTs as spec §2.1 describes: the shared HS secret for the configured algorithm, plus
+/// Verifies JWTs as contract §2.1 describes: the shared HS secret for the configured algorithm, plus
 /// any RS/ES/EdDSA/HS keys of a JWKS, chosen by `kid` and key type. Only standard time claims are
 /// checked (`exp` is optional); audience and issuer are not.
 public struct JWTVerifier: Sendable {
     private let sharedSecret: SymmetricKey
     private let sharedAlgorithm: HMACAlgorithm
     private let keySet: JSONWebKeySet
-    /// Signed-URL tokens must expire; user JWTs need not (spec §2.1).
+    /// Signed-URL tokens must expire; user JWTs need not (contract §2.1).
     private let requiresExpiry: Bool
 
     /// - Parameters:
@@ -80,7 +80,7 @@ public struct JWTVerifier: Sendable {
         self.requiresExpiry = requiresExpiry
     }
 
-    /// The verifier of signed-URL tokens (decisions, "Hardening"): the shared secret and the
+    /// The verifier of signed-URL tokens (docs/hardening.md, "Access"): the shared secret and the
     /// JWKS key marked for URL signing (`urlSigningKey`), never the set's other keys, which may
     /// belong to an identity provider; `exp` is required.
     public static func urlTokens(secret: String, algorithm: String = "HS256", jwks: String? = nil) throws -> JWTVerifier {
@@ -109,7 +109,7 @@ public struct JWTVerifier: Sendable {
         let signingInput = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
         if let hmac = HMACAlgorithm(rawValue: alg) {
             // A token without `kid` in the configured algorithm is the shared secret's; one with
-            // a `kid` is the matching `oct` key's, falling back to the shared secret (spec §2.1).
+            // a `kid` is the matching `oct` key's, falling back to the shared secret (contract §2.1).
             // A set's key without a `kid` (the URL-signing key may have none) is tried as well.
             var candidates: [SymmetricKey] = []
             if header.kid == nil, alg == sharedAlgorithm.rawValue { candidates.append(sharedSecret) }

@@ -5,7 +5,7 @@ public import Foundation
 #endif
 public import StorageCore
 
-/// The tokens inside signed URLs (spec §5.8, §5.9): compact JWS over the object's
+/// The tokens inside signed URLs (contract §5.8, §5.9): compact JWS over the object's
 /// `<bucket>/<name>`, scoped for download or upload, signed with the URL-signing secret (the JWKS
 /// `urlSigningKey`, or the shared secret) and verified only with it (`JWTVerifier.urlTokens`).
 public struct SignedURLTokens: Sendable {

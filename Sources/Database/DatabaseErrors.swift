@@ -1,7 +1,7 @@
 import PostgresNIO
 public import StorageCore
 
-/// Maps Postgres failures to the storage error catalogue (spec §3.2).
+/// Maps Postgres failures to the storage error catalogue (contract §3.2).
 public enum DatabaseErrors {
     /// Translates any error thrown while talking to Postgres. Storage errors pass through.
     ///
@@ -29,7 +29,7 @@ public enum DatabaseErrors {
             // Upstream's text for a policy, whatever table it guards; other refusals (a role
             // without the privilege) are just denied.
             if message.contains("row-level security") { return .accessDenied("new row violates row-level security policy") }
-            // The delete-protection trigger's text is upstream's message to clients (spec §9.3).
+            // The delete-protection trigger's text is upstream's message to clients (contract §9.3).
             if message.hasPrefix("Direct deletion from storage tables") { return .accessDenied(message) }
             return .accessDenied("Access denied")
         case "23505":

@@ -32,7 +32,7 @@ extension Transaction {
         return try rows.objects().first
     }
 
-    /// The RLS probe's candidate row (spec §2.3): a plain insert, or an upsert that also needs the
+    /// The RLS probe's candidate row (contract §2.3): a plain insert, or an upsert that also needs the
     /// SELECT and UPDATE policies. Callers run it in a transaction that is rolled back.
     public func probeObjectWrite(_ write: ObjectWrite, upsert: Bool) async throws {
         if upsert {
@@ -84,7 +84,7 @@ extension Transaction {
         return row
     }
 
-    /// Moves a row to a new bucket and name with new content (spec §7.3); nil if the row is gone
+    /// Moves a row to a new bucket and name with new content (contract §7.3); nil if the row is gone
     /// or has changed version meanwhile.
     public func moveObject(
         id: UUID, fromVersion: String?, to write: ObjectWrite

@@ -6,7 +6,7 @@ import Synchronization
 public import ServiceLifecycle
 public import StorageCore
 
-/// Who a transaction acts as, and the request facts policies can read (spec §2.2).
+/// Who a transaction acts as, and the request facts policies can read (contract §2.2).
 public struct DatabaseSession: Sendable {
     /// Postgres role to assume (`anon`, `authenticated`, `service_role`, …).
     public var role: String
@@ -37,7 +37,7 @@ public struct DatabaseSession: Sendable {
         self.operation = operation
     }
 
-    /// The same request acting as the service role, for the "superuser" steps of spec §2.3.
+    /// The same request acting as the service role, for the "superuser" steps of contract §2.3.
     public func asServiceRole(serviceKey: String) -> DatabaseSession {
         var session = self
         session.role = "service_role"
@@ -98,7 +98,7 @@ public final class StorageDatabase: Service, Sendable {
         try await run(session, commit: true, body)
     }
 
-    /// Runs `body` as `session` and always rolls back: lookups plus the RLS probe of spec §2.3.
+    /// Runs `body` as `session` and always rolls back: lookups plus the RLS probe of contract §2.3.
     public func rolledBack<Result: Sendable>(
         _ session: DatabaseSession, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {

@@ -11,7 +11,7 @@ public import NIOPosix
 public import StorageCore
 import WireFormats
 
-/// Stores objects as files under a root directory (`STORAGE_MODE=file`, spec §7.1).
+/// Stores objects as files under a root directory (`STORAGE_MODE=file`, contract §7.1).
 ///
 /// Layout: `<root>/<bucket>/<key>` where keys are `<tenant>/<bucket>/<name>/<version>`. Writes go
 /// to a private temporary file that is fsynced and then renamed into place, so a reader sees

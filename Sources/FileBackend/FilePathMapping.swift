@@ -4,7 +4,7 @@ public import ObjectStore
 /// Keys are split on `/` and each segment becomes one path component. Segments a filesystem would
 /// interpret (`""`, `.`, `..`) are spelled with a `%` escape; `%` itself is escaped too, so the
 /// mapping is injective and ordinary keys keep the same layout as upstream's file backend.
-/// Valid object keys never contain `%` (spec §6.2), so escaped components cannot collide with them.
+/// Valid object keys never contain `%` (contract §6.2), so escaped components cannot collide with them.
 public struct FilePathMapping: Sendable, Equatable {
     /// The directory every object lives under (absolute, no trailing slash).
     public let root: String

@@ -100,7 +100,7 @@ public struct ObjectContent: Sendable {
 /// Where object bytes live. Implementations stream in both directions and never hold a whole
 /// object in memory.
 ///
-/// Keys are opaque `/`-separated strings (`<tenant>/<bucket>/<name>/<version>`, spec §7.1).
+/// Keys are opaque `/`-separated strings (`<tenant>/<bucket>/<name>/<version>`, contract §7.1).
 /// Writes are atomic: a key is either absent or holds complete bytes.
 public protocol ObjectStore: ResumableStorage {
     /// Stores the bytes of `body` under `key`, replacing nothing (keys are fresh versions).

@@ -5,7 +5,7 @@ public import NIOCore
 public import S3
 public import StorageCore
 
-/// Stores objects in an S3 bucket (`STORAGE_MODE=self-hosted` or `cloud`, spec §7.1).
+/// Stores objects in an S3 bucket (`STORAGE_MODE=self-hosted` or `cloud`, contract §7.1).
 ///
 /// Bodies stream: a known length goes up as one PutObject, or as multipart parts of exact length
 /// read straight from the request; an unknown length keeps at most one part in memory. A failed

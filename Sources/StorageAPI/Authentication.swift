@@ -4,7 +4,7 @@ import Hummingbird
 import StorageCore
 import StorageService
 
-/// Turns the `Authorization` header into a `Caller` (spec §2.1).
+/// Turns the `Authorization` header into a `Caller` (contract §2.1).
 public struct Authenticator: Sendable {
     let verifier: JWTVerifier
 

@@ -3,7 +3,7 @@ import Hummingbird
 import StorageCore
 import StorageService
 
-/// `/bucket` routes (spec §4).
+/// `/bucket` routes (contract §4).
 struct BucketRoutes: Sendable {
     let service: StorageService
     let authenticator: Authenticator
@@ -87,7 +87,7 @@ struct BucketRoutes: Sendable {
         return Responses.message("Empty bucket has been queued. Completion may take up to an hour.")
     }
 
-    /// `file_size_limit`: null, bytes as a number, or a size such as `"20MB"` (spec §6.3).
+    /// `file_size_limit`: null, bytes as a number, or a size such as `"20MB"` (contract §6.3).
     static func fileSizeLimit(_ body: JSONBody) throws -> Int64? {
         switch body.members["file_size_limit"] {
         case nil, .null?: return nil

@@ -91,7 +91,7 @@ indirect enum JSONOutput: Sendable {
 // MARK: - Entities on the wire
 
 extension JSONOutput {
-    /// A bucket (spec §4). `owner` is `""` when unset (QUIRK); `type` is omitted for old clients.
+    /// A bucket (contract §4). `owner` is `""` when unset (QUIRK); `type` is omitted for old clients.
     static func bucket(_ bucket: Bucket, includeType: Bool) -> JSONOutput {
         var members: [(String, JSONOutput)] = [
             ("id", .string(bucket.id)),
@@ -126,7 +126,7 @@ extension JSONOutput {
         ]
     }
 
-    /// `GET /object/info/…` (spec §5.2).
+    /// `GET /object/info/…` (contract §5.2).
     static func objectInfo(_ object: ObjectRecord) -> JSONOutput {
         let metadata = object.objectMetadata
         return .object([

@@ -4,7 +4,7 @@ import MultipartKit
 import NIOCore
 import StorageCore
 
-/// A `multipart/form-data` upload read as a stream (spec §5.1): the text fields sent before the
+/// A `multipart/form-data` upload read as a stream (contract §5.1): the text fields sent before the
 /// file part, the file part's headers, and the file bytes as an async sequence.
 ///
 /// Only the first part with a `filename` is the file; fields after it are not seen, as upstream.
@@ -17,7 +17,7 @@ final class MultipartUpload: AsyncSequence, @unchecked Sendable {
     static let maximumFields = 10
     /// Longest text field kept.
     static let maximumFieldBytes = 1 << 20
-    /// Most bytes one part's header block may take (decisions: 16 KiB). The parser grows a
+    /// Most bytes one part's header block may take (docs/hardening.md: 16 KiB). The parser grows a
     /// header by copying it, so it is never handed more than this without a body in between.
     static let maximumHeaderBytes = 16 << 10
     /// Most bytes before the file part: the fields that are kept, their headers, and some slack

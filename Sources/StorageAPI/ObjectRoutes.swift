@@ -6,7 +6,7 @@ import ObjectStore
 import StorageCore
 import StorageService
 
-/// Object write, list, copy, move and delete routes (spec §5.1, §5.3–§5.7).
+/// Object write, list, copy, move and delete routes (contract §5.1, §5.3–§5.7).
 struct ObjectRoutes: Sendable {
     let service: StorageService
     let authenticator: Authenticator
@@ -178,7 +178,7 @@ struct ObjectRoutes: Sendable {
     }
 }
 
-/// Turns an upload request body (multipart form or raw bytes) into an `UploadRequest` (spec §5.1).
+/// Turns an upload request body (multipart form or raw bytes) into an `UploadRequest` (contract §5.1).
 enum UploadBodies {
     /// Parses the body's form and hands the streaming upload to `perform`. A form's bucket is
     /// looked up through `destination` before any of its body is read.
@@ -218,7 +218,7 @@ enum UploadBodies {
             exactLength: request.declaredContentLength, body: ByteStream(ClientBody(base: request.body)), operation: operation))
     }
 
-    /// `x-metadata`: base64 of a JSON object (decisions: anything else is refused).
+    /// `x-metadata`: base64 of a JSON object (docs/hardening.md: anything else is refused).
     static func userMetadata(base64: String?) throws(StorageError) -> JSONValue? {
         guard let base64 else { return nil }
         return try UserMetadata.parse(base64: base64)

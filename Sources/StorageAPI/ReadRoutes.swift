@@ -7,7 +7,7 @@ import StorageCore
 import WireFormats
 import StorageService
 
-/// Download, HEAD and info routes (spec §5.2) and the download headers of spec §8.
+/// Download, HEAD and info routes (contract §5.2) and the download headers of contract §8.
 struct ReadRoutes: Sendable {
     let service: StorageService
     let authenticator: Authenticator
@@ -81,7 +81,7 @@ struct ReadRoutes: Sendable {
         return response
     }
 
-    /// Info and HEAD accept the render parameters and only report them (spec §5.2).
+    /// Info and HEAD accept the render parameters and only report them (contract §5.2).
     func echoTransformations(_ request: Request, into headers: inout HTTPFields) throws {
         guard let imageLimits else { return }
         let transformation = try ImageTransformation.fromQuery(request, limits: imageLimits)
@@ -103,7 +103,7 @@ struct ReadRoutes: Sendable {
     }
 }
 
-/// Builds download responses (spec §8).
+/// Builds download responses (contract §8).
 enum DownloadResponse {
     /// Range, If-None-Match and If-Modified-Since of a request.
     static func conditions(_ request: Request) -> ReadConditions {

@@ -6,7 +6,7 @@ import StorageCore
 import StorageService
 import WireFormats
 
-/// Image render routes (spec §5.10): the object found as a download would find it, then
+/// Image render routes (contract §5.10): the object found as a download would find it, then
 /// resized and re-encoded in-process (or served from the variant cache).
 struct RenderRoutes: Sendable {
     let service: StorageService

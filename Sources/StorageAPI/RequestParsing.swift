@@ -7,7 +7,7 @@ import StorageCore
 /// Raw request paths, parsed here rather than by the router: the router collapses `//`, drops a
 /// trailing `/` and never percent-decodes, while object keys need all three kept exact.
 enum StoragePath {
-    /// Where clients reach the API without a gateway (decisions.md: every route also lives here).
+    /// Where clients reach the API without a gateway (contract §1, §12.1: every route also lives here).
     static let mountPrefix = "/storage/v1"
 
     /// The path relative to the API root: `/storage/v1/object/x` and `/object/x` both give `/object/x`.

@@ -42,7 +42,7 @@ enum Responses {
     }
 }
 
-/// Storage errors render as the Supabase envelope (spec §3.1), keys in upstream's order.
+/// Storage errors render as the Supabase envelope (contract §3.1), keys in upstream's order.
 extension StorageError: HTTPResponseError {
     public var status: HTTPResponse.Status { HTTPResponse.Status(code: httpStatus) }
 

@@ -4,7 +4,7 @@ import Hummingbird
 import StorageCore
 import StorageService
 
-/// Signed download URLs (spec §5.8): minted by a caller who can see the object, used by
+/// Signed download URLs (contract §5.8): minted by a caller who can see the object, used by
 /// anyone holding the token until it expires.
 struct SignedDownloadRoutes: Sendable {
     let service: StorageService

@@ -4,7 +4,7 @@ import Hummingbird
 import StorageCore
 import StorageService
 
-/// Signed upload URLs (spec §5.9): minted by a caller row-level security lets upload, used
+/// Signed upload URLs (contract §5.9): minted by a caller row-level security lets upload, used
 /// without a JWT by whoever holds the token.
 struct SignedUploadRoutes: Sendable {
     let service: StorageService

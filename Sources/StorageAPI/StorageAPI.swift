@@ -91,7 +91,7 @@ public struct StorageAPI: Sendable {
     }
 }
 
-/// `/status`, `/version` and `/health` (decisions.md).
+/// `/status`, `/version`, `/health` and `/metrics` (contract §5.12).
 struct HealthRoutes: Sendable {
     let service: StorageService
     let metricsText: @Sendable () -> String

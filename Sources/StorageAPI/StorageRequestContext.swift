@@ -13,6 +13,6 @@ public struct StorageRequestContext: RequestContext, RemoteAddressRequestContext
         self.remoteAddress = source.channel.remoteAddress
     }
 
-    /// JSON request bodies are limited to 1 MiB (spec §1); uploads stream and are not collected.
+    /// JSON request bodies are limited to 1 MiB (contract §1); uploads stream and are not collected.
     public var maxUploadSize: Int { 1 << 20 }
 }

@@ -24,7 +24,7 @@ extension HTTPField.Name {
     static let xForwardedPort = Self("x-forwarded-port")!
 }
 
-/// Resumable uploads over TUS 1.0 (spec §5.11, decisions.md): `/upload/resumable` with a JWT,
+/// Resumable uploads over TUS 1.0 (contract §5.11): `/upload/resumable` with a JWT,
 /// `/upload/resumable/sign` with a signed upload token in `x-signature`.
 ///
 /// TUS failures answer with their real status and a plain-text body, as tus clients expect;

@@ -1,4 +1,4 @@
-/// A single-range `Range: bytes=…` request (spec §8), before it is resolved against an object's size.
+/// A single-range `Range: bytes=…` request (contract §8), before it is resolved against an object's size.
 public enum ByteRangeRequest: Sendable, Equatable {
     /// `bytes=first-` or `bytes=first-last`.
     case from(first: Int64, last: Int64?)

@@ -1,4 +1,4 @@
-/// Parsing of bucket `file_size_limit` values (spec §6.3).
+/// Parsing of bucket `file_size_limit` values (contract §6.3).
 public enum FileSizeLimit {
     static let formatHint = "Invalid file size format, hint: use 20GB / 20MB / 30KB / 3B"
 

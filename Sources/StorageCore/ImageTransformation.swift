@@ -1,4 +1,4 @@
-/// What a render request asks of an image (spec §5.10): a target box, how to fit the image into
+/// What a render request asks of an image (contract §5.10): a target box, how to fit the image into
 /// it, the output format and the encoder quality. Values are validated and clamped on parse, so a
 /// transformation in hand is always one the renderer accepts.
 public struct ImageTransformation: Sendable, Hashable {

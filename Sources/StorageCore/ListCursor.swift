@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The opaque list-v2 continuation token (spec §5.5): base64 of newline-joined `k:v` pairs —
+/// The opaque list-v2 continuation token (contract §5.5): base64 of newline-joined `k:v` pairs —
 /// `l` the last name returned, `o` the sort order, `c` the sort column, `a` the last row's sort
 /// value — in upstream's format. A folder's `l` ends with `/`, so the next page can skip the
 /// folder without confusing it with a file of the same name.

@@ -72,7 +72,7 @@ public struct ObjectRecord: Sendable, Equatable {
     }
 }
 
-/// The server-owned `objects.metadata` document (spec §5.1).
+/// The server-owned `objects.metadata` document (contract §5.1).
 public struct ObjectMetadata: Sendable, Equatable {
     public var eTag: String?
     public var size: Int64?
@@ -125,7 +125,7 @@ public struct ObjectMetadata: Sendable, Equatable {
     }
 }
 
-/// Who owns what a request creates (spec §6.5).
+/// Who owns what a request creates (contract §6.5).
 public struct Owner: Sendable, Equatable {
     /// `owner_id`: the JWT `sub` verbatim.
     public var id: String?

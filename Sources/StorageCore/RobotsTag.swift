@@ -1,6 +1,6 @@
 import Foundation
 
-/// Validation of the `x-robots-tag` upload header (spec §5.1), stored and echoed on downloads.
+/// Validation of the `x-robots-tag` upload header (contract §5.1), stored and echoed on downloads.
 ///
 /// A value is a comma-separated list of rules: simple ones (`noindex`, `none`, …), parametric ones
 /// (`max-snippet: 20`, `max-image-preview: large`, `unavailable_after: <date>`, whose date may itself

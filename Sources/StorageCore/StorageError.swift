@@ -1,4 +1,4 @@
-/// An error with a place in the Supabase Storage error catalogue (spec §3.2).
+/// An error with a place in the Supabase Storage error catalogue (contract §3.2).
 ///
 /// Every failure a client can see is one of these: the HTTP layer renders it as the
 /// `{statusCode, error, message, code}` envelope. `statusCode` is the *logical* status; the HTTP
@@ -116,7 +116,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// The HTTP status to answer with: 500 for logical 500s, the explicit override where the
-    /// catalogue has one, otherwise 400 — even for logical 503s (spec §3.1, QUIRK).
+    /// catalogue has one, otherwise 400 — even for logical 503s (contract §3.1, QUIRK).
     public var httpStatus: Int {
         if let httpStatusOverride { return httpStatusOverride }
         return statusCode == 500 ? 500 : 400
@@ -142,7 +142,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-// MARK: - The catalogue (spec §3.2)
+// MARK: - The catalogue (contract §3.2)
 
 extension StorageError {
     public static let noSuchBucket = StorageError(
@@ -230,7 +230,7 @@ extension StorageError {
         StorageError(code: .invalidParameter, statusCode: 400, message: message)
     }
 
-    /// Unknown route under one of the storage prefixes (spec §3.1): a real 404.
+    /// Unknown route under one of the storage prefixes (contract §3.1): a real 404.
     public static func routeNotFound(method: String, url: String) -> StorageError {
         StorageError(
             code: .invalidRequest, statusCode: 404, error: "Not Found",

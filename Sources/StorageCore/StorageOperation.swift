@@ -1,4 +1,4 @@
-/// Operation ids exposed to policies through `storage.operation()` (spec §5.14).
+/// Operation ids exposed to policies through `storage.operation()` (contract §5.14).
 public enum StorageOperation: String, Sendable {
     case bucketCreate = "storage.bucket.create"
     case bucketDelete = "storage.bucket.delete"

@@ -1,4 +1,4 @@
-/// Bucket-name rules (spec §6.1).
+/// Bucket-name rules (contract §6.1).
 public enum BucketName {
     /// The longest bucket name the schema accepts (the `enforce_bucket_name_length` trigger).
     public static let maximumLength = 100
@@ -29,7 +29,7 @@ public enum BucketName {
     private static let bucketPunctuation = Set("!-.*'() &$@=;:+,?".utf8)
 }
 
-/// Object-key rules (spec §6.2).
+/// Object-key rules (contract §6.2).
 public enum ObjectKey {
     /// Name suffix of the zero-byte objects clients create to show empty folders.
     public static let emptyFolderPlaceholder = ".emptyFolderPlaceholder"

@@ -12,7 +12,7 @@ public enum StorageMode: String, Sendable {
     case cloud
 }
 
-/// Everything the server reads from its environment (decisions.md, "Process and configuration").
+/// Everything the server reads from its environment (contract §10 and §12.1).
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int

@@ -105,7 +105,7 @@ extension StorageService {
         }
     }
 
-    /// Deletes every object of the bucket the caller may delete (decisions.md: under RLS), in
+    /// Deletes every object of the bucket the caller may delete (contract §4: under RLS), in
     /// batches whose bytes are removed inside each batch's transaction.
     public func emptyBucket(id: String, caller: Caller) async throws {
         try BucketName.validate(id)

@@ -32,7 +32,7 @@ public struct Caller: Sendable {
     public var isAnonymous: Bool { jwt == nil }
     /// The Postgres role the caller's transactions take on.
     public var role: String { jwt?.role ?? "anon" }
-    /// Owner columns for rows this caller creates (spec §6.5).
+    /// Owner columns for rows this caller creates (contract §6.5).
     public var owner: Owner { Owner(sub: jwt?.sub) }
 
     /// The session of a transaction acting as this caller.

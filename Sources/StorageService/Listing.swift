@@ -2,7 +2,7 @@ import Database
 import Foundation
 public import StorageCore
 
-/// `POST /object/list-v2/:bucket` options (spec §5.5).
+/// `POST /object/list-v2/:bucket` options (contract §5.5).
 public struct ListV2Options: Sendable {
     public var prefix: String
     public var limit: Int
@@ -38,7 +38,7 @@ extension StorageService {
     /// List v2 pages are at most this long.
     public static let listV2MaximumLimit = 1000
 
-    /// List v1 (spec §5.4): one level below `options.prefix`, which is treated as a folder.
+    /// List v1 (contract §5.4): one level below `options.prefix`, which is treated as a folder.
     public func listObjects(bucketID: String, options: ListV1Query, caller: Caller) async throws -> [ListEntry] {
         try BucketName.validate(bucketID)
         var query = options

@@ -4,7 +4,7 @@ import NIOCore
 import ObjectStore
 public import StorageCore
 
-/// `POST /object/copy` (spec §5.6).
+/// `POST /object/copy` (contract §5.6).
 public struct CopyRequest: Sendable {
     public var sourceBucket: String
     public var sourceKey: String

@@ -2,7 +2,7 @@ import Database
 public import ObjectStore
 public import StorageCore
 
-/// How a read route authorizes (spec §5.2).
+/// How a read route authorizes (contract §5.2).
 public enum ReadAccess: Sendable {
     /// `/object/:bucket/*`: a missing or invalid token reads as anonymous, which may only read
     /// public buckets.
@@ -68,7 +68,7 @@ extension StorageService {
 }
 
 extension StorageService {
-    /// Checks the caller may read `name` before a signed URL for it is minted (spec §5.8):
+    /// Checks the caller may read `name` before a signed URL for it is minted (contract §5.8):
     /// the row must be visible under row-level security.
     public func authorizeSignedURL(bucketID: String, name: String, caller: Caller) async throws {
         _ = try await findObject(bucketID: bucketID, name: name, caller: caller, access: .caller, operation: .objectSign)

@@ -4,11 +4,11 @@ import NIOCore
 public import ObjectStore
 public import StorageCore
 
-/// Settings of the render routes (spec §5.10, decisions.md).
+/// Settings of the render routes (contract §5.10).
 public struct RenderSettings: Sendable {
     /// Width and height clamp.
     public var limits: ImageTransformation.Limits
-    /// Sources with more pixels per page are refused (decisions.md: 50 megapixels).
+    /// Sources with more pixels per page are refused (contract §5.10: 50 megapixels).
     public var maximumSourcePixels: Int
     /// Whether rendered variants are kept in the backend and served from there.
     public var cacheEnabled: Bool
@@ -73,7 +73,7 @@ extension StorageService {
     /// The default encoder quality (imgproxy's).
     static let defaultRenderQuality = 80
 
-    /// Renders a readable object (spec §5.10): found with the same access rules as a download,
+    /// Renders a readable object (contract §5.10): found with the same access rules as a download,
     /// served from the variant cache when present, otherwise decoded and encoded on the bounded
     /// worker pool. Cache hits never wait for a worker.
     public func render(

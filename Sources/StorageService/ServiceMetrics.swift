@@ -2,7 +2,7 @@ import Metrics
 import StorageCore
 import Synchronization
 
-/// What the use cases report to `/metrics` (decisions.md). Handles are made on first use, after
+/// What the use cases report to `/metrics` (contract §5.12). Handles are made on first use, after
 /// the process has chosen its metrics backend.
 enum ServiceMetrics {
     /// Uploads streaming bytes right now (REST, signed and TUS chunks).

@@ -12,7 +12,7 @@ public struct StorageSettings: Sendable {
     public var tenantID: String
     /// The global object size limit (`UPLOAD_FILE_SIZE_LIMIT`).
     public var uploadFileSizeLimit: Int64
-    /// The service-role key, the JWT of the "superuser" identity (spec §2.2).
+    /// The service-role key, the JWT of the "superuser" identity (contract §2.2).
     public var serviceKey: String
     /// Most objects `POST /bucket/:id/empty` removes (`STORAGE_EMPTY_BUCKET_MAX`).
     public var emptyBucketMaximum: Int
@@ -43,7 +43,7 @@ public struct StorageSettings: Sendable {
 
 /// The storage use cases: buckets, uploads, downloads, listing, copy, move and delete.
 ///
-/// Each use case keeps spec §7's order of operations: authorization (row-level security, as the
+/// Each use case keeps contract §7's order of operations: authorization (row-level security, as the
 /// caller) before any byte is written, bytes durable before their row is committed, and new
 /// bytes removed again whenever the row is not written.
 public struct StorageService: Sendable {
@@ -74,12 +74,12 @@ public struct StorageService: Sendable {
     /// The global size limit, for routes that report it.
     public var uploadFileSizeLimit: Int64 { settings.uploadFileSizeLimit }
 
-    /// The session of the "superuser" steps of a caller's request (spec §2.3).
+    /// The session of the "superuser" steps of a caller's request (contract §2.3).
     func superuser(_ caller: Caller, _ operation: StorageOperation) -> DatabaseSession {
         caller.session(operation).asServiceRole(serviceKey: settings.serviceKey)
     }
 
-    /// `<tenant>/<bucket>/<name>/<version>` (spec §7.1); legacy rows without a version have none.
+    /// `<tenant>/<bucket>/<name>/<version>` (contract §7.1); legacy rows without a version have none.
     func backendKey(bucketID: String, name: String, version: String?) -> String {
         let base = "\(settings.tenantID)/\(bucketID)/\(name)"
         return version.map { "\(base)/\($0)" } ?? base
@@ -89,7 +89,7 @@ public struct StorageService: Sendable {
         backendKey(bucketID: object.bucketID, name: object.name, version: object.version)
     }
 
-    /// The largest object `name` may be in `bucket` (spec §6.3); placeholders must be empty.
+    /// The largest object `name` may be in `bucket` (contract §6.3); placeholders must be empty.
     func sizeLimit(for bucket: Bucket, name: String) -> Int64 {
         if ObjectKey.isFolderPlaceholder(name) { return 0 }
         return min(settings.uploadFileSizeLimit, bucket.fileSizeLimit ?? .max)

@@ -4,7 +4,7 @@ public import NIOCore
 import ObjectStore
 public import StorageCore
 
-/// One object upload, as parsed from a request (spec §5.1).
+/// One object upload, as parsed from a request (contract §5.1).
 public struct UploadRequest<Body: AsyncSequence & Sendable>: Sendable where Body.Element == ByteBuffer {
     public var bucketID: String
     public var name: String
@@ -62,7 +62,7 @@ extension StorageService {
         return UploadDestination(bucket: bucket)
     }
 
-    /// Uploads an object (spec §7.2): bucket lookup and RLS probe, then the bytes under a fresh
+    /// Uploads an object (contract §7.2): bucket lookup and RLS probe, then the bytes under a fresh
     /// version, then the row; the old version's bytes go after commit. On any failure after the
     /// bytes were written they are removed again.
     public func upload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> ObjectRecord {
@@ -73,7 +73,7 @@ extension StorageService {
         return try await storeUpload(request, limit: limit, owner: caller.owner, caller: caller)
     }
 
-    /// Uploads through a signed upload URL (spec §5.9): row-level security was checked when
+    /// Uploads through a signed upload URL (contract §5.9): row-level security was checked when
     /// the token was minted, so there is no probe; the token's owner and upsert apply.
     public func uploadSigned<Body>(_ request: UploadRequest<Body>, owner: String?, caller: Caller) async throws -> ObjectRecord {
         try BucketName.validate(request.bucketID)
@@ -83,7 +83,7 @@ extension StorageService {
         return try await storeUpload(request, limit: limit, owner: Owner(sub: owner), caller: caller)
     }
 
-    /// What minting a signed upload URL checks (spec §5.9): that the caller could upload there
+    /// What minting a signed upload URL checks (contract §5.9): that the caller could upload there
     /// now (the RLS probe, insert or upsert), with the type and length it declared.
     public func authorizeSignedUploadURL(
         bucketID: String, name: String, upsert: Bool, mimeType: String?, declaredLength: Int64?, userMetadata: JSONValue?,

@@ -54,7 +54,7 @@ import Testing
 }
 
 @Suite struct MigrationCatalogueTests {
-    /// Upstream's ids and names (spec §9.4); a database migrated by either implementation must be
+    /// Upstream's ids and names (contract §9.4); a database migrated by either implementation must be
     /// accepted by the other.
     static let upstreamNames = [
         "initialmigration", "storage-schema", "pathtoken-column", "add-migrations-rls", "add-size-functions",

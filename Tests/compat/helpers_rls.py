@@ -1,6 +1,6 @@
 """Helpers shared by test_errors.py, test_rls.py and test_concurrency.py.
 
-- `envelope` / `expect_error`: the Supabase error envelope (spec §3.1), checked strictly.
+- `envelope` / `expect_error`: the Supabase error envelope (contract §3.1), checked strictly.
 - `Policies`: row-level security policies created as the database owner and always dropped again
   (policies live in the session server's database, which every test of a run shares).
 """

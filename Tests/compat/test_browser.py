@@ -1,4 +1,4 @@
-"""A real browser on another origin calls storage directly, as supabase-js does (decisions.md, CORS).
+"""A real browser on another origin calls storage directly, as supabase-js does (contract §12.1, CORS).
 
 Headless Chromium opens browser/index.html, served by a small Python server on its own port, so
 every call to the storage server is cross-origin: requests with Authorization, apikey, x-upsert,

@@ -1,4 +1,4 @@
-"""Bucket API through storage3 (spec §4) and its error paths."""
+"""Bucket API through storage3 (contract §4) and its error paths."""
 
 import uuid
 
@@ -153,7 +153,7 @@ def test_anon_sees_no_buckets_without_policies(server, anon, bucket):
 
 
 def test_anon_key_empties_under_rls(server, anon, service, bucket):
-    """decisions.md: empty runs under RLS as the caller, so anon removes only what it may."""
+    """Contract §4: empty runs under RLS as the caller, so anon removes only what it may."""
     files = service.from_(bucket)
     files.upload("a/mine.txt", b"1")
     files.upload("b/theirs.txt", b"2")

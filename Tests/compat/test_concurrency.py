@@ -1,7 +1,7 @@
-"""Concurrency, graceful shutdown and several server processes (spec §6.6, §7.2; decisions.md).
+"""Concurrency, graceful shutdown and several server processes (contract §6.6, §7.2).
 
 - Racing non-upsert uploads of one new key: exactly one wins, the other gets Duplicate, and only
-  the winner's bytes remain (decisions.md settles upstream's race, PR #1392).
+  the winner's bytes remain (contract §6.6 settles upstream's race, PR #1392).
 - Racing upserts of one key: all succeed, one version survives, row and file agree.
 - SIGTERM during an upload: the upload completes, new connections are refused, exit code 0.
 - Two processes on one database and one storage directory serve each other's objects.

@@ -1,4 +1,4 @@
-"""Error paths of the object API (spec §2.1, §3, §5, §6): exact envelopes, and nothing left behind.
+"""Error paths of the object API (contract §2.1, §3, §5, §6): exact envelopes, and nothing left behind.
 
 Every failed write is followed by `Server.assert_nothing_left` (no row, no stored version, no
 partial upload in the temporary folder). Every error body is checked to be the Supabase envelope:
@@ -227,7 +227,7 @@ def test_raw_over_bucket_limit_with_content_length(server, http, small_bucket):
 
 @pytest.mark.parametrize("size,chunk", [(101, 10), (5000, 64), (300_000, 64 * 1024)])
 def test_raw_chunked_over_bucket_limit(server, http, small_bucket, size, chunk):
-    """decisions.md: bodies without Content-Length are counted while streaming."""
+    """Contract §5.1: bodies without Content-Length are counted while streaming."""
     response = raw_upload(http, small_bucket, "chunked.bin", chunks(size, chunk))
     expect_too_large(response)
     server.assert_nothing_left(small_bucket, "chunked.bin")

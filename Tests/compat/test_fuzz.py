@@ -1,4 +1,4 @@
-"""Bad-input fuzzing of the running server with Hypothesis (spec §2.1, §3, §5, §6, §8; decisions.md).
+"""Bad-input fuzzing of the running server with Hypothesis (contract §2.1, §3, §5, §6, §8; docs/hardening.md).
 
 Over ten thousand generated requests in file mode, by area: keys and bucket names on every object
 route, JWTs, multipart bodies, Range headers, TUS headers, and junk JSON bodies and query strings.
@@ -7,10 +7,10 @@ Every answer is checked as it arrives:
 - the server process is still running (a crash stops the run at once, with the request);
 - no 5xx, neither as HTTP status nor as the envelope's logical `statusCode`;
 - every error outside TUS is the Supabase envelope, exactly `{statusCode, error, message, code}`
-  as strings (spec §3.1); TUS errors are plain text, or the envelope for JWT failures (spec §3.2);
+  as strings (contract §3.1); TUS errors are plain text, or the envelope for JWT failures (contract §3.2);
 - a request always gets an answer, within the timeout;
 - where the outcome is known it is checked too: an upload that succeeded downloads the same bytes
-  from the same URL, and ranges serve exactly the bytes RFC 9110 and spec §8 say.
+  from the same URL, and ranges serve exactly the bytes RFC 9110 and contract §8 say.
 
 Findings are collected rather than raised, so one run reports every defect with the exact request
 (also written to `fuzz-findings.jsonl` next to the server's log). The last test checks the server is
@@ -227,7 +227,7 @@ def describe(request: dict) -> str:
 
 
 def envelope_problem(reply: Reply) -> str | None:
-    """None when the body is exactly the Supabase error envelope (spec §3.1)."""
+    """None when the body is exactly the Supabase error envelope (contract §3.1)."""
     content_type = reply.headers.get("content-type", "")
     if not content_type.startswith("application/json"):
         return f"content-type {content_type!r}, body {reply.body[:80]!r}"
@@ -243,7 +243,7 @@ def envelope_problem(reply: Reply) -> str | None:
 
 
 def framework_not_found(request: dict, reply: Reply) -> bool:
-    """Unknown routes outside the storage prefixes answer the framework's 404 shape (spec §3.1)."""
+    """Unknown routes outside the storage prefixes answer the framework's 404 shape (contract §3.1)."""
     path = request["target"].decode().split("?")[0].removeprefix("/storage/v1")
     if reply.status != 404 or any(path.startswith(p) for p in ("/bucket", "/object", "/render/image", "/cdn")):
         return False

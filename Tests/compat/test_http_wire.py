@@ -1,7 +1,7 @@
 """Wire-level details with raw httpx and sockets: ranges, conditional requests, download headers,
 HEAD and info, mounts, unknown routes, the error envelope, health, CORS, request ids,
-`Expect: 100-continue`, chunked bodies, public access and bulk delete (spec §3, §5, §8;
-decisions.md for mounts, CORS and health).
+`Expect: 100-continue`, chunked bodies, public access and bulk delete (contract §3, §5, §8;
+contract §1, §5.12 and §12.1 for mounts, CORS and health).
 """
 
 import email.utils

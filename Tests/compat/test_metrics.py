@@ -1,4 +1,4 @@
-"""`GET /metrics` (decisions.md): Prometheus text with requests by route and status, latency
+"""`GET /metrics` (contract §5.12): Prometheus text with requests by route and status, latency
 histograms, bytes in and out, uploads in progress, DB pool use, image transforms."""
 
 import re

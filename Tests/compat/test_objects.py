@@ -1,4 +1,4 @@
-"""Object API through storage3 under `/storage/v1` (spec §5.1–§5.7), plus the raw-HTTP forms the
+"""Object API through storage3 under `/storage/v1` (contract §5.1–§5.7), plus the raw-HTTP forms the
 client cannot produce (cross-bucket copy/move, upsert copy, raw bodies, invalid keys).
 
 Every test checks real outcomes: the bytes served back, the rows in `storage.objects` and the
@@ -370,7 +370,7 @@ def test_copy_upsert_over_existing(server, http, files, bucket):
                             **{"x-upsert": "true"})
     assert response.status_code == 200, response.text
     row_id, version, metadata, _, _, _ = server.object_row(bucket, "d.txt")
-    assert row_id == dest_id and version != dest_version  # overwriting keeps the row (spec §5.6)
+    assert row_id == dest_id and version != dest_version  # overwriting keeps the row (contract §5.6)
     assert metadata["size"] == 11 and files.download("d.txt") == b"new content"
     assert [p.name for p in server.version_files(bucket, "d.txt")] == [version]
     server.assert_consistent(bucket)
@@ -498,7 +498,7 @@ def multipart(parts, boundary="compat-boundary"):
 
 
 def test_multipart_fields(server, http, bucket):
-    """contentType overrides the part type; only fields before the file part count (spec §5.1)."""
+    """contentType overrides the part type; only fields before the file part count (contract §5.1)."""
     data = b"\r\n--not-a-boundary\r\n binary"
     body, headers = multipart([("cacheControl", b"120", None, None), ("contentType", b"image/webp", None, None),
                                ("file", data, "x.webp", "text/plain"), ("metadata", b'{"late": true}', None, None)])

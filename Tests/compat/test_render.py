@@ -1,4 +1,4 @@
-"""Image render routes (spec §5.10, decisions.md): libvips in-process, checked by decoding the
+"""Image render routes (contract §5.10): libvips in-process, checked by decoding the
 responses with Pillow; the variant cache; refusals of bad and oversized sources; load shedding."""
 
 import concurrent.futures

@@ -1,4 +1,4 @@
-"""Row-level security decides on every object route (spec §2.2, §2.3, §5.14, §6.5).
+"""Row-level security decides on every object route (contract §2.2, §2.3, §5.14, §6.5).
 
 The main fixture gives role `authenticated` access only to the folder named after the caller's
 `sub` (`(storage.foldername(name))[1] = auth.uid()::text`). Two users, alice and bob, then try

@@ -5,7 +5,7 @@ runs under the caller's role, as ordered steps; each step names the privileges i
 caller sees when one is missing. Each policy set, in `POLICY_SETS`, grants privileges. The expected
 outcome of a cell is then derived (`expected_outcome`):
 
-* `service_role` has BYPASSRLS (spec §2.2): every step passes, whatever the policies.
+* `service_role` has BYPASSRLS (contract §2.2): every step passes, whatever the policies.
 * A role the set's policies are not written `to` is granted nothing (default deny).
 * Otherwise the set grants its privileges on both `storage.objects` and `storage.buckets`, for the
   rows its predicate admits. A privilege is needed on the **old** row (the one already stored, which
@@ -33,7 +33,7 @@ PostgreSQL's policy rules (CREATE POLICY, "policies applied by command type"):
   (0 rows → NoSuchKey / NoSuchBucket) and tests the new row by UPDATE WITH CHECK and SELECT (error);
 * `DELETE … WHERE …` filters by SELECT and DELETE USING: 0 rows → "Access denied" for one object
   (the row was found as superuser first, §5.3), an empty result for many, NoSuchBucket for a bucket;
-* empty bucket runs under RLS as the caller (decisions.md): the bucket must be visible, then it
+* empty bucket runs under RLS as the caller (contract §4): the bucket must be visible, then it
   deletes what the caller may select and delete, answering 200 either way;
 * reads from public buckets run as superuser: no privilege needed.
 

@@ -1,4 +1,4 @@
-"""Signed download URLs, signed upload URLs and public URLs (spec §5.8, §5.9, §8) through storage3
+"""Signed download URLs, signed upload URLs and public URLs (contract §5.8, §5.9, §8) through storage3
 and raw HTTP."""
 
 import email.utils

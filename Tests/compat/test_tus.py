@@ -1,4 +1,4 @@
-"""Resumable uploads over TUS 1.0 (spec §5.11, decisions.md), in both storage modes.
+"""Resumable uploads over TUS 1.0 (contract §5.11), in both storage modes.
 
 Two storage-api processes share one database and one backend, as replicas would. The tus client
 Supabase documents for Python (tuspy) drives the happy paths; raw HTTP drives the protocol's

@@ -1,7 +1,7 @@
 import WireFormats
 
 /// The id of a resumable upload as it appears in TUS URLs: unpadded base64url of
-/// `<bucket>/<name>/<version>` (spec §5.11; unlike the backend key it leaves out the tenant).
+/// `<bucket>/<name>/<version>` (contract §5.11; unlike the backend key it leaves out the tenant).
 ///
 /// The id names the object's future version, so a finished upload becomes exactly that version
 /// and two uploads of one key never share bytes.
