@@ -45,10 +45,10 @@ public enum DatabaseErrors {
             return .databaseTimeout
         case "25006":
             return .databaseReadOnly()
-        case "22P02", "22021", "22P05", "22003":
+        case "22P02", "22021", "22P05", "22003", "22007", "22008":
             // Malformed input text, characters Postgres cannot store (NUL in a prefix, a
-            // `\u0000` escape in metadata) and numbers beyond a column's range (a list offset
-            // over 2^31): the caller's input, not a server fault.
+            // `\u0000` escape in metadata), numbers beyond a column's range (a list offset
+            // over 2^31) and dates that are none: the caller's input, not a server fault.
             return .invalidParameter("A value in the request is not valid")
         case "22023" where message.hasPrefix("role "):
             // A signed JWT naming a role the database does not have: the caller's fault, not ours.

@@ -32,20 +32,12 @@ extension Transaction {
         return try rows.objects().first
     }
 
-    /// The RLS probe's candidate row (contract §2.3): a plain insert, or an upsert that also needs the
-    /// SELECT and UPDATE policies. Callers run it in a transaction that is rolled back.
+    /// The RLS probe's candidate row (contract §2.3): the very statement the write will run —
+    /// a plain insert, or the upsert (which also needs the SELECT and UPDATE policies) — so the
+    /// policies judge the row that will be stored. Callers run it in a transaction that is rolled back.
     public func probeObjectWrite(_ write: ObjectWrite, upsert: Bool) async throws {
         if upsert {
-            try await query(
-                """
-                INSERT INTO storage.objects (bucket_id, name, owner, owner_id, metadata, user_metadata, version)
-                VALUES (\(write.bucketID), \(write.name), \(write.owner.uuid)::uuid, \(write.owner.id),
-                        \(write.metadata), \(write.userMetadata), \(write.version))
-                ON CONFLICT (name, bucket_id) DO UPDATE SET
-                  metadata = EXCLUDED.metadata, user_metadata = EXCLUDED.user_metadata, version = EXCLUDED.version,
-                  owner = EXCLUDED.owner, owner_id = EXCLUDED.owner_id
-                RETURNING id
-                """)
+            _ = try await upsertObject(write)
         } else {
             try await query(
                 """
@@ -67,7 +59,7 @@ extension Transaction {
     /// Writes the final row of an upload or copy: inserts it, or replaces the existing row's
     /// content (keeping its id and created_at). The owner columns change only when known.
     public func upsertObject(_ write: ObjectWrite) async throws -> ObjectRecord {
-        // The owner columns are kept when the writer is anonymous (NULL owner): `coalesce` keeps them.
+        // A writer without an owner id (no `sub`) keeps the row's owner columns.
         let rows = try await query(
             """
             INSERT INTO storage.objects (bucket_id, name, owner, owner_id, metadata, user_metadata, version)
@@ -102,11 +94,13 @@ extension Transaction {
     }
 
     /// The move probe: the same UPDATE the move will do, as the caller (needs SELECT and UPDATE).
+    /// The owner columns change exactly as `moveObject` changes them, so the policies judge the stored row.
     public func probeObjectMove(bucketID: String, name: String, to destinationBucket: String, _ destinationName: String, owner: Owner) async throws -> Int {
         try await query(
             """
             UPDATE storage.objects SET bucket_id = \(destinationBucket), name = \(destinationName),
-                   owner = coalesce(\(owner.uuid)::uuid, owner), owner_id = coalesce(\(owner.id), owner_id)
+                   owner = CASE WHEN \(owner.id)::text IS NULL THEN owner ELSE \(owner.uuid)::uuid END,
+                   owner_id = coalesce(\(owner.id)::text, owner_id)
              WHERE bucket_id = \(bucketID) AND name = \(name)
             RETURNING id
             """

@@ -140,7 +140,7 @@ enum DownloadResponse {
         case .rangeNotSatisfiable:
             headers[.contentRange] = "bytes */\(content.info.size)"
             headers[.contentType] = nil
-            return Responses.json(StorageError.invalidRange.envelope, status: .rangeNotSatisfiable, headers: headers)
+            return ErrorRenderer.response(.invalidRange, style: .envelope, headers: headers)
         }
         headers[.contentLength] = String(content.contentLength)
         return Response(

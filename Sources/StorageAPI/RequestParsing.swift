@@ -107,10 +107,10 @@ struct JSONBody {
     /// `sortBy: {column (required, one of columns), order?: asc|desc}`.
     func sortBy(columns: [ObjectSortColumn]) throws -> (column: ObjectSortColumn, order: ListSortOrder?)? {
         guard let sortBy = try object("sortBy") else { return nil }
-        guard let column = try sortBy.choice("column", columns.map(\.rawValue)).flatMap(ObjectSortColumn.init(rawValue:)) else {
+        guard let column = try sortBy.choice("column", columns) else {
             throw StorageError.validation("body/sortBy must have required property 'column'")
         }
-        return (column, try sortBy.choice("order", ListSortOrder.allCases.map(\.rawValue)).flatMap(ListSortOrder.init(rawValue:)))
+        return (column, try sortBy.choice("order", ListSortOrder.allCases))
     }
 
     func string(_ key: String) throws -> String? {
@@ -178,6 +178,11 @@ struct JSONBody {
             throw StorageError.validation("body/\(key) must be equal to one of the allowed values")
         }
         return value
+    }
+
+    /// `choice` for an enum's raw values.
+    func choice<Value: RawRepresentable>(_ key: String, _ allowed: [Value]) throws -> Value? where Value.RawValue == String {
+        try choice(key, allowed.map(\.rawValue)).flatMap(Value.init(rawValue:))
     }
 }
 

@@ -1,7 +1,6 @@
 public import Auth
 public import Foundation
 public import Hummingbird
-public import Logging
 import NIOCore
 public import StorageCore
 public import StorageService
@@ -40,18 +39,18 @@ public struct StorageAPI: Sendable {
     let tokens: SignedURLTokens
     let cors: CORSPolicy
     let settings: APISettings
-    let logger: Logger
 
+    /// Requests log on their own logger (`context.logger`, with the request id), which the
+    /// application's logger seeds.
     public init(
         service: StorageService, authenticator: Authenticator, tokens: SignedURLTokens, cors: CORSPolicy,
-        settings: APISettings = APISettings(), logger: Logger
+        settings: APISettings = APISettings()
     ) {
         self.service = service
         self.authenticator = authenticator
         self.tokens = tokens
         self.cors = cors
         self.settings = settings
-        self.logger = logger
     }
 
     /// The router with middleware and routes in place.
@@ -101,9 +100,7 @@ struct HealthRoutes: Sendable {
         router.get("status") { _, _ in Response(status: .ok) }
         router.get("metrics") { request, _ in
             if let metricsToken, !Self.constantTimeEqual(Authenticator.token(request) ?? "", metricsToken) {
-                var response = Responses.json(StorageError.metricsTokenRequired.envelope, status: .unauthorized)
-                response.headers[.wwwAuthenticate] = "Bearer"
-                return response
+                return ErrorRenderer.response(.metricsTokenRequired, style: .envelope, headers: [.wwwAuthenticate: "Bearer"])
             }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -132,5 +129,3 @@ extension HealthRoutes {
         return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }
-
-

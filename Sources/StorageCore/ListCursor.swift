@@ -51,10 +51,20 @@ public struct ListCursor: Sendable, Equatable {
                     throw Self.invalid
                 }
                 cursor.sortColumn = column
-            case "a": cursor.sortColumnAfter = value
+            case "a":
+                // The last row's sort value, as this server writes it: it reaches Postgres as a
+                // timestamp, so anything else would fail there instead of here.
+                guard Self.isTimestamp(value) else { throw Self.invalid }
+                cursor.sortColumnAfter = value
             default: throw Self.invalid
             }
         }
         self = cursor
+    }
+
+    /// ISO 8601 as `Timestamp.iso8601` writes it (fractional seconds optional).
+    static func isTimestamp(_ value: String) -> Bool {
+        (try? Date(value, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) != nil
+            || (try? Date(value, strategy: Date.ISO8601FormatStyle())) != nil
     }
 }

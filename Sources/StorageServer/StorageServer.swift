@@ -152,8 +152,7 @@ public enum StorageServer {
             settings: APISettings(
                 signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL,
                 imageTransformation: images == nil ? nil : imageLimits,
-                metricsText: { metrics.emitToString() }, metricsToken: configuration.metricsAuthToken),
-            logger: logger)
+                metricsText: { metrics.emitToString() }, metricsToken: configuration.metricsAuthToken))
         var application = Application(
             router: api.router(),
             server: .http1(configuration: .init(additionalChannelHandlers: channelHandlers(configuration))),

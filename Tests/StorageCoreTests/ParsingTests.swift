@@ -57,9 +57,13 @@ import Testing
         #expect(cursor == ListCursor(startAfter: "a", sortOrder: .asc))
     }
 
-    @Test(arguments: ["", "not base64!", "eDp5", "bA==", "bDphCm86c2lkZXdheXM=", "bDphCmM6b3duZXI="])
+    @Test(arguments: [
+        "", "not base64!", "eDp5", "bA==", "bDphCm86c2lkZXdheXM=", "bDphCmM6b3duZXI=",
+        "bDphCmM6Y3JlYXRlZF9hdAphOmdhcmJhZ2U=", "bDphCmM6Y3JlYXRlZF9hdAphOjIwMjQtMTMtNDVUOTk6MDA6MDAuMDAwWg==", "bDphCmM6Y3JlYXRlZF9hdAphOm5vdw==",
+    ])
     func rejectsForeignTokens(_ token: String) {
-        // eDp5 = "x:y", bA== = "l", ...o:sideways, ...c:owner
+        // eDp5 = "x:y", bA== = "l", ...o:sideways, ...c:owner, then sort values that are no
+        // timestamp (garbage, month 13, now)
         #expect(throws: StorageError.invalidParameter("Invalid Parameter continuation token")) {
             try ListCursor(decoding: token)
         }

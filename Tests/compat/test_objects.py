@@ -5,6 +5,7 @@ Every test checks real outcomes: the bytes served back, the rows in `storage.obj
 version files in the file backend.
 """
 
+import base64
 import hashlib
 import os
 import random
@@ -272,6 +273,18 @@ def test_list_v2_created_at_desc_pagination(files):
 
 def test_list_v2_invalid_cursor(http, bucket):
     response = http.post(f"/object/list-v2/{bucket}", json={"cursor": "bm9wZQ=="}, headers=service_headers())
+    assert_envelope(response, "400", "InvalidParameter", "InvalidParameter", "Invalid Parameter continuation token")
+
+
+@pytest.mark.parametrize("after", ["garbage", "2024-13-45T99:00:00.000Z", "now", "2024-01-02 03:04:05"])
+@pytest.mark.parametrize("delimiter", [False, True])
+def test_list_v2_cursor_with_a_forged_sort_value(http, bucket, after, delimiter):
+    """Found in review: a cursor's sort value reached Postgres as a timestamp cast, and text that
+    is no timestamp answered 500. The cursor is this server's to issue: anything else is refused."""
+    cursor = base64.b64encode(f"l:a\no:asc\nc:created_at\na:{after}".encode()).decode()
+    response = http.post(f"/object/list-v2/{bucket}", headers=service_headers(),
+                         json={"cursor": cursor, "with_delimiter": delimiter,
+                               "sortBy": {"column": "created_at", "order": "asc"}})
     assert_envelope(response, "400", "InvalidParameter", "InvalidParameter", "Invalid Parameter continuation token")
 
 

@@ -357,3 +357,28 @@ def test_anonymous_policy_on_private_bucket_is_not_enough_without_a_token(server
                  "404", "Bucket not found", "Bucket not found", "NoSuchBucket")
     response = http.get(f"/object/{bucket}/anon-readable.txt", headers=bearer(ANON_KEY))
     assert (response.status_code, response.content) == (200, b"anon")
+
+
+def test_an_anonymous_overwrite_is_judged_on_the_row_it_writes(server, http, make_bucket, policies):
+    """Found in review: an overwrite by a caller without a `sub` keeps the row's owner, but the
+    RLS probe judged a row whose owner was cleared, so a policy that lets anon update only
+    ownerless rows let it overwrite a user's object. The probe now writes what the upload writes."""
+    name = make_bucket()
+    user = make_user(server, name)
+    policies.add("objects", f"for insert to authenticated with check (bucket_id = '{name}')")
+    policies.add("objects", f"for all to anon using (bucket_id = '{name}') with check (bucket_id = '{name}' and owner is null)")
+    user.files.upload("theirs.txt", b"user's")
+    before = server.object_row(name, "theirs.txt")
+    overwrite = http.post(f"/object/{name}/theirs.txt", content=b"anon's",
+                          headers=bearer(ANON_KEY, **{"x-upsert": "true", "content-type": "text/plain"}))
+    expect_denied(overwrite)
+    assert server.object_row(name, "theirs.txt") == before
+    # Ownerless rows stay anon's to overwrite.
+    created = http.post(f"/object/{name}/anon.txt", content=b"one", headers=bearer(ANON_KEY, **{"content-type": "text/plain"}))
+    assert created.status_code == 200, created.text
+    again = http.post(f"/object/{name}/anon.txt", content=b"two",
+                      headers=bearer(ANON_KEY, **{"x-upsert": "true", "content-type": "text/plain"}))
+    assert again.status_code == 200, again.text
+    response = http.get(f"/object/authenticated/{name}/anon.txt", headers=bearer(ANON_KEY))
+    assert (response.status_code, response.content) == (200, b"two")
+    server.assert_consistent(name)

@@ -19,14 +19,16 @@ struct TusFailure: Error {
 
 /// The one place errors become responses.
 enum ErrorRenderer {
-    static func response(_ error: StorageError, style: ErrorStyle) -> Response {
+    /// `error` in `style`, with `headers` a route adds (`WWW-Authenticate`, a `Content-Range`).
+    static func response(_ error: StorageError, style: ErrorStyle, headers extra: HTTPFields = [:]) -> Response {
         switch style {
         case .envelope:
-            var headers: HTTPFields = [:]
+            var headers = extra
             if error.forbidsCaching { headers[.cacheControl] = "no-store" }
             return Responses.json(error.envelope, status: HTTPResponse.Status(code: error.httpStatus), headers: headers)
         case .tusText:
             var headers = TusRoutes.protocolHeaders
+            headers.append(contentsOf: extra)
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(
                 status: HTTPResponse.Status(code: error.statusCode), headers: headers,

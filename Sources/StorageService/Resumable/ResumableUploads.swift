@@ -1,18 +1,10 @@
 import Database
 import Foundation
 import Logging
-import NIOCore
 import ObjectStore
 public import StorageCore
 
 extension StorageService {
-    /// Creates an upload (TUS POST) without bytes.
-    public func createResumableUpload(
-        _ creation: ResumableCreation, authority: ResumableAuthority
-    ) async throws -> ResumableStatus {
-        try await createResumableUpload(creation, firstChunk: ResumableChunk<AsyncStream<ByteBuffer>>?.none, authority: authority)
-    }
-
     /// Creates an upload (TUS POST): bucket, size limit, row-level security and MIME type are
     /// checked before anything is stored. A zero-length upload is finished at once. With
     /// `firstChunk` (creation-with-upload) the body is appended as the first PATCH would be; if
@@ -21,7 +13,7 @@ extension StorageService {
     public func createResumableUpload<Body>(
         _ creation: ResumableCreation, firstChunk: ResumableChunk<Body>?, authority: ResumableAuthority
     ) async throws -> ResumableStatus {
-        let status = try await insertResumableUpload(creation, authority: authority)
+        let status = try await registerResumableUpload(creation, authority: authority)
         guard let firstChunk, !status.isCompleted else { return status }
         do {
             return try await appendToResumableUpload(status.id, chunk: firstChunk, authority: authority)
@@ -31,7 +23,8 @@ extension StorageService {
         }
     }
 
-    private func insertResumableUpload(
+    /// The checks of a creation, then the upload's row (and, at length 0, its object).
+    private func registerResumableUpload(
         _ creation: ResumableCreation, authority: ResumableAuthority
     ) async throws -> ResumableStatus {
         let operation = authority.operation(.create)
