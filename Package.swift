@@ -105,9 +105,8 @@ let package = Package(
         .target(
             name: "ObjectStore",
             dependencies: [
-                "StorageCore", "WireFormats",
+                "StorageCore",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -127,9 +126,8 @@ let package = Package(
         .target(
             name: "S3Backend",
             dependencies: [
-                "ObjectStore", "StorageCore", "S3", "WireFormats",
+                "ObjectStore", "StorageCore", "S3",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

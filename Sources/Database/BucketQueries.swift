@@ -5,7 +5,7 @@ extension Transaction {
     public func bucket(id: String, forUpdate: Bool = false) async throws -> Bucket? {
         let lock = RowLock(forUpdate)
         let rows = try await query(
-            "SELECT \(unescaped: ColumnList.bucket.rawValue) FROM storage.buckets WHERE id = \(id) LIMIT 1\(unescaped: lock.rawValue)")
+            "SELECT \(sql: ColumnList.bucket) FROM storage.buckets WHERE id = \(id) LIMIT 1\(sql: lock)")
         return try rows.buckets().first
     }
 
@@ -21,7 +21,7 @@ extension Transaction {
             sql.append(" ORDER BY ")
             sql.append(column)
             sql.append(" ")
-            sql.append(SQLDirection(descending: options.descending))
+            sql.append(ListSortOrder(descending: options.descending))
         }
         if let limit = options.limit {
             sql.append(" LIMIT ")
@@ -97,5 +97,3 @@ extension Transaction {
         return escaped
     }
 }
-
-

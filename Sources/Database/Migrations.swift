@@ -81,7 +81,7 @@ public struct MigrationRunner: Sendable {
     /// Where a set of migrations is recorded.
     struct Ledger: Sendable {
         /// The schemas that keep a ledger: identifiers, so they reach SQL as enum raw values.
-        enum Schema: String, Sendable {
+        enum Schema: String, Sendable, SQLFragment {
             case storage
             case storageAPI = "storage_api"
         }
@@ -161,10 +161,10 @@ public struct MigrationRunner: Sendable {
     }
 
     private static func prepare(_ ledger: Ledger, _ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.run("CREATE SCHEMA IF NOT EXISTS \(unescaped: ledger.schema.rawValue)", logger: logger)
+        try await connection.run("CREATE SCHEMA IF NOT EXISTS \(sql: ledger.schema)", logger: logger)
         try await connection.run(
             """
-            CREATE TABLE IF NOT EXISTS \(unescaped: ledger.schema.rawValue).migrations (
+            CREATE TABLE IF NOT EXISTS \(sql: ledger.schema).migrations (
               id integer PRIMARY KEY,
               name varchar(100) UNIQUE NOT NULL,
               hash varchar(40) NOT NULL,
@@ -183,7 +183,7 @@ public struct MigrationRunner: Sendable {
 
     private static func appliedIDs(_ ledger: Ledger, _ connection: PostgresConnection, logger: Logger) async throws -> Set<Int> {
         var ids: Set<Int> = []
-        let rows = try await connection.run("SELECT id FROM \(unescaped: ledger.schema.rawValue).migrations", logger: logger)
+        let rows = try await connection.run("SELECT id FROM \(sql: ledger.schema).migrations", logger: logger)
         for row in rows { ids.insert(try row.decode(Int.self)) }
         return ids
     }
@@ -204,7 +204,7 @@ public struct MigrationRunner: Sendable {
         }
         try await connection.run(
             """
-            INSERT INTO \(unescaped: ledger.schema.rawValue).migrations (id, name, hash)
+            INSERT INTO \(sql: ledger.schema).migrations (id, name, hash)
             VALUES (\(migration.id), \(migration.name), \(migration.hash))
             """, logger: logger)
         try await connection.run("COMMIT", logger: logger)

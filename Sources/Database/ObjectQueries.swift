@@ -26,8 +26,8 @@ extension Transaction {
         let lock = RowLock(forUpdate)
         let rows = try await query(
             """
-            SELECT \(unescaped: ColumnList.object.rawValue) FROM storage.objects
-             WHERE bucket_id = \(bucketID) AND name = \(name) LIMIT 1\(unescaped: lock.rawValue)
+            SELECT \(sql: ColumnList.object) FROM storage.objects
+             WHERE bucket_id = \(bucketID) AND name = \(name) LIMIT 1\(sql: lock)
             """)
         return try rows.objects().first
     }
@@ -69,7 +69,7 @@ extension Transaction {
               metadata = EXCLUDED.metadata, user_metadata = EXCLUDED.user_metadata, version = EXCLUDED.version,
               owner = CASE WHEN EXCLUDED.owner_id IS NULL THEN storage.objects.owner ELSE EXCLUDED.owner END,
               owner_id = coalesce(EXCLUDED.owner_id, storage.objects.owner_id)
-            RETURNING \(unescaped: ColumnList.object.rawValue)
+            RETURNING \(sql: ColumnList.object)
             """
         ).objects()
         guard let row = rows.first else { throw StorageError.internalError("the object row was not written") }
@@ -88,7 +88,7 @@ extension Transaction {
                    owner = CASE WHEN \(write.owner.id)::text IS NULL THEN owner ELSE \(write.owner.uuid)::uuid END,
                    owner_id = coalesce(\(write.owner.id)::text, owner_id)
              WHERE id = \(id) AND version IS NOT DISTINCT FROM \(fromVersion)
-            RETURNING \(unescaped: ColumnList.object.rawValue)
+            RETURNING \(sql: ColumnList.object)
             """
         ).objects().first
     }
@@ -109,7 +109,7 @@ extension Transaction {
 
     public func deleteObject(bucketID: String, name: String) async throws -> ObjectRecord? {
         let rows = try await query(
-            "DELETE FROM storage.objects WHERE bucket_id = \(bucketID) AND name = \(name) RETURNING \(unescaped: ColumnList.object.rawValue)")
+            "DELETE FROM storage.objects WHERE bucket_id = \(bucketID) AND name = \(name) RETURNING \(sql: ColumnList.object)")
         return try rows.objects().first
     }
 
@@ -122,7 +122,7 @@ extension Transaction {
     /// Deletes the named objects the caller may delete; returns the deleted rows.
     public func deleteObjects(bucketID: String, names: [String]) async throws -> [ObjectRecord] {
         try await query(
-            "DELETE FROM storage.objects WHERE bucket_id = \(bucketID) AND name = ANY(\(names)) RETURNING \(unescaped: ColumnList.object.rawValue)"
+            "DELETE FROM storage.objects WHERE bucket_id = \(bucketID) AND name = ANY(\(names)) RETURNING \(sql: ColumnList.object)"
         ).objects()
     }
 
@@ -140,7 +140,7 @@ extension Transaction {
 
     /// Deletes the objects with these ids that the caller may delete; returns the deleted rows.
     public func deleteObjects(ids: [UUID]) async throws -> [ObjectRecord] {
-        try await query("DELETE FROM storage.objects WHERE id = ANY(\(ids)) RETURNING \(unescaped: ColumnList.object.rawValue)").objects()
+        try await query("DELETE FROM storage.objects WHERE id = ANY(\(ids)) RETURNING \(sql: ColumnList.object)").objects()
     }
 
     /// Counts the caller's visible objects of a bucket, stopping at `limit`.
@@ -168,12 +168,8 @@ extension Transaction {
     }
 
     private func listFlat(bucketID: String, _ list: ListV2Query) async throws -> [ListEntry] {
-        var sql = QueryBuilder(
-            """
-            SELECT NULL::text, name, id, updated_at, created_at, last_accessed_at, metadata
-              FROM storage.objects
-             WHERE bucket_id = 
-            """)
+        var sql = QueryBuilder("SELECT NULL::text, name, id, updated_at, created_at, last_accessed_at, metadata")
+        sql.append(" FROM storage.objects WHERE bucket_id = ")
         sql.bind(bucketID)
         if !list.prefix.isEmpty {
             // LIKE is not leakproof, so under RLS Postgres filters with it only after the policy,
@@ -187,14 +183,14 @@ extension Transaction {
             sql.append(" AND name COLLATE \"C\" LIKE ")
             sql.bind(Self.escapeLike(list.prefix) + "%")
         }
-        let direction = SQLDirection(descending: list.descending)
+        let order = ListSortOrder(descending: list.descending)
         let timestampColumn = list.sortColumn == .name ? nil : list.sortColumn
         if let startAfter = list.startAfter {
             if let column = timestampColumn {
                 sql.append(" AND (date_trunc('milliseconds', ")
                 sql.append(column)
                 sql.append("), name COLLATE \"C\") ")
-                sql.append(list.descending ? "<" : ">")
+                sql.append(order.continuation)
                 sql.append(" (coalesce(nullif(")
                 sql.bind(list.sortValueAfter ?? "")
                 sql.append(", '')::timestamptz, 'epoch'::timestamptz), ")
@@ -202,7 +198,7 @@ extension Transaction {
                 sql.append(")")
             } else {
                 sql.append(" AND name COLLATE \"C\" ")
-                sql.append(list.descending ? "<" : ">")
+                sql.append(order.continuation)
                 sql.append(" ")
                 sql.bind(startAfter)
             }
@@ -212,11 +208,11 @@ extension Transaction {
             sql.append("date_trunc('milliseconds', ")
             sql.append(column)
             sql.append(") ")
-            sql.append(direction)
+            sql.append(order)
             sql.append(", ")
         }
         sql.append("name COLLATE \"C\" ")
-        sql.append(direction)
+        sql.append(order)
         sql.append(" LIMIT ")
         sql.bind(Int64(list.limit))
         return try await entries(query(sql.query))
@@ -228,7 +224,7 @@ extension Transaction {
             """
             SELECT key, name, id, updated_at, created_at, last_accessed_at, metadata
               FROM storage.search_v2(\(list.prefix), \(bucketID), \(list.limit)::int, \(levels)::int, \(list.startAfter ?? ""),
-                                     \(list.descending ? "desc" : "asc"), \(list.sortColumn.rawValue), \(list.sortValueAfter ?? ""))
+                                     \(ListSortOrder(descending: list.descending).rawValue), \(list.sortColumn.rawValue), \(list.sortValueAfter ?? ""))
             """)
         return try entries(rows)
     }

@@ -1,7 +1,20 @@
 import PostgresNIO
+public import StorageCore
+
+/// SQL text fixed in code — column lists, lock clauses, counter columns, schema names, sort
+/// columns and orders — and the only text that reaches a query unbound: through `\(sql:)` in a
+/// query literal or `QueryBuilder.append(_:)`. Everything else is a bind.
+protocol SQLFragment: RawRepresentable, CaseIterable where RawValue == String {}
+
+extension PostgresQuery.StringInterpolation {
+    /// A fragment of fixed SQL text (`SQLFragment`), as written.
+    mutating func appendInterpolation(sql fragment: some SQLFragment) {
+        appendInterpolation(unescaped: fragment.rawValue)
+    }
+}
 
 /// A query whose shape depends on its inputs (optional filters, the columns an update sets).
-/// Its text comes only from string literals and enum raw values; every value is a bind,
+/// Its text comes only from string literals and `SQLFragment`s; every value is a bind,
 /// numbered as it is added, so no `$N` is counted by hand and no client text reaches the SQL.
 /// Fixed-shape queries use `PostgresQuery`'s own interpolation instead.
 struct QueryBuilder {
@@ -17,9 +30,9 @@ struct QueryBuilder {
         sql += "\(text)"
     }
 
-    /// An enum's raw value (a column list, a sort column, a direction): text fixed in code.
-    mutating func append<Name: RawRepresentable>(_ name: Name) where Name.RawValue == String {
-        sql += name.rawValue
+    /// Fixed SQL text (a column list, a sort column, a direction).
+    mutating func append(_ fragment: some SQLFragment) {
+        sql += fragment.rawValue
     }
 
     /// A value, as the next bind.
@@ -34,26 +47,14 @@ struct QueryBuilder {
         sql += "$\(binds.count)"
     }
 
-    /// A value whose encoding may fail (JSON), as the next bind.
-    mutating func bind<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value) throws {
-        try binds.append(value)
-        sql += "$\(binds.count)"
-    }
-
-    /// A value whose encoding may fail, or NULL, as the next bind.
-    mutating func bind<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws {
-        try binds.append(value)
-        sql += "$\(binds.count)"
-    }
-
     var query: PostgresQuery {
-        // The one place text is handed over unbound: assembled above from literals and enum values.
+        // Handed over unbound: assembled above from literals and fragments only.
         PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 }
 
 /// Column lists in the order the row decoders expect.
-enum ColumnList: String {
+enum ColumnList: String, SQLFragment {
     case bucket = """
         id, name, owner::text, owner_id, coalesce(public, false), type::text, file_size_limit,
         array_remove(allowed_mime_types, NULL), created_at, updated_at
@@ -65,17 +66,27 @@ enum ColumnList: String {
 }
 
 /// A row lock clause, or none.
-enum RowLock: String {
+enum RowLock: String, SQLFragment {
     case none = ""
     case forUpdate = " FOR UPDATE"
 
     init(_ forUpdate: Bool) { self = forUpdate ? .forUpdate : .none }
 }
 
-/// `ASC` or `DESC`.
-enum SQLDirection: String {
-    case ascending = "ASC"
-    case descending = "DESC"
+// The domain's sort columns and orders are SQL as they are spelled.
+extension ObjectSortColumn: SQLFragment {}
+extension BucketListOptions.SortColumn: SQLFragment {}
+extension ListSortOrder: SQLFragment {}
 
-    init(descending: Bool) { self = descending ? .descending : .ascending }
+extension ListSortOrder {
+    init(descending: Bool) { self = descending ? .desc : .asc }
+
+    /// The keyset comparison that continues a walk in this order.
+    var continuation: KeysetComparison { self == .desc ? .before : .after }
+}
+
+/// `>` or `<`: rows after (or before, descending) a cursor.
+enum KeysetComparison: String, SQLFragment {
+    case after = ">"
+    case before = "<"
 }

@@ -92,7 +92,7 @@ public enum ResumableNumber: Sendable {
 }
 
 /// The columns `decodeResumable` reads, in its order.
-enum ResumableColumns: String {
+enum ResumableColumns: String, SQLFragment {
     case row = """
         id, upload_length, size_limit, received, content_type, cache_control, user_metadata, upsert, owner_sub,
         pieces::text, lease_epoch, (lease_expires_at IS NOT NULL AND lease_expires_at > now()), created_at, expires_at,
@@ -102,7 +102,7 @@ enum ResumableColumns: String {
 
 extension ResumableNumber {
     /// The counter column each kind of number comes from.
-    enum Column: String {
+    enum Column: String, SQLFragment {
         case nextPiece = "next_piece"
         case nextPart = "next_part"
     }
@@ -113,7 +113,7 @@ extension ResumableNumber {
 extension StorageDatabase {
     /// Records a new upload, expiring `lifetime` from now (database time).
     public func insertResumableUpload(_ upload: NewResumableUpload, lifetime: Duration) async throws -> ResumableUploadRow {
-        let milliseconds = lifetime.components.seconds * 1000 + lifetime.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = Self.milliseconds(lifetime)
         return try await internalTransaction { transaction in
             let (creatorSub, creatorRole, createdSigned): (String?, String?, Bool)
             switch upload.creator {
@@ -130,7 +130,7 @@ extension StorageDatabase {
                         \(upload.userMetadata), \(upload.upsert), \(upload.ownerSub), \(upload.pieces)::jsonb,
                         now() + make_interval(secs => \(milliseconds)::bigint / 1000.0), \(creatorSub), \(creatorRole),
                         \(createdSigned))
-                RETURNING \(unescaped: ResumableColumns.row.rawValue)
+                RETURNING \(sql: ResumableColumns.row)
                 """)
             return try Self.decodeResumable(rows)!
         }
@@ -141,7 +141,7 @@ extension StorageDatabase {
         try await internalTransaction { transaction in
             try Self.decodeResumable(
                 try await transaction.query(
-                    "SELECT \(unescaped: ResumableColumns.row.rawValue) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)"))
+                    "SELECT \(sql: ResumableColumns.row) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)"))
         }
     }
 
@@ -158,13 +158,13 @@ extension StorageDatabase {
                 SET lease_epoch = lease_epoch + 1, release_requested = false,
                     lease_expires_at = now() + make_interval(secs => \(milliseconds)::bigint / 1000.0)
                 WHERE id = \(id.encoded) AND (lease_expires_at IS NULL OR lease_expires_at <= now())
-                RETURNING \(unescaped: ResumableColumns.row.rawValue)
+                RETURNING \(sql: ResumableColumns.row)
                 """)
             if let row = try Self.decodeResumable(acquired) {
                 return (ResumableLease(uploadID: id.encoded, epoch: row.leaseEpoch), row)
             }
             let current = try await transaction.query(
-                "SELECT \(unescaped: ResumableColumns.row.rawValue) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)")
+                "SELECT \(sql: ResumableColumns.row) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)")
             return try Self.decodeResumable(current).map { (nil, $0) }
         }
     }
@@ -215,9 +215,9 @@ extension StorageDatabase {
         try await internalTransaction { transaction in
             let rows = try await transaction.query(
                 """
-                UPDATE storage_api.resumable_uploads SET \(unescaped: kind.column.rawValue) = \(unescaped: kind.column.rawValue) + 1
+                UPDATE storage_api.resumable_uploads SET \(sql: kind.column) = \(sql: kind.column) + 1
                 WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch)
-                RETURNING \(unescaped: kind.column.rawValue) - 1
+                RETURNING \(sql: kind.column) - 1
                 """)
             guard let row = rows.first else { throw ResumableLeaseLost() }
             return try row.decode(Int.self)
@@ -291,7 +291,6 @@ extension StorageDatabase {
     static func milliseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
-
 }
 
 extension Transaction {

@@ -5,7 +5,6 @@ import StorageCore
 // jsonb columns (metadata, user_metadata) travel as JSONValue in both directions.
 extension JSONValue: PostgresEncodable, PostgresDecodable {}
 
-
 extension PostgresRow {
     func decodeBucket() throws -> Bucket {
         let (id, name, owner, ownerID, isPublic, type, limit, mimeTypes, createdAt, updatedAt) = try decode(

@@ -1,4 +1,6 @@
 public import ObjectStore
+import Crypto
+import WireFormats
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -117,5 +119,24 @@ extension FileObjectStore {
 
     private func close(_ fd: Int32) async {
         try? await blocking { () throws(ObjectStoreError) in PosixFile.close(fd) }
+    }
+}
+
+extension ResumableTarget {
+    /// File mode's one data file, beside the upload's pieces.
+    var dataKey: String { "\(piecePrefix)/data" }
+}
+
+extension ResumablePieces {
+    /// The multipart-style ETag of an object made of pieces: the MD5 of the pieces' binary MD5s
+    /// followed by `-<count>`, as S3 tags multipart objects; a single piece keeps its own MD5.
+    func combinedETag() -> String? {
+        guard pieces.count > 1 else { return pieces.first.map { "\"\($0.md5)\"" } }
+        var digests: [UInt8] = []
+        for piece in pieces {
+            guard let bytes = [UInt8](hexadecimal: piece.md5) else { return nil }
+            digests += bytes
+        }
+        return "\"\(Insecure.MD5.hash(data: digests).lowercaseHex)-\(pieces.count)\""
     }
 }

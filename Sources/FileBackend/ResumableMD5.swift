@@ -1,4 +1,3 @@
-import ObjectStore
 import CDigest
 import Crypto
 import WireFormats

@@ -1,6 +1,4 @@
-import Crypto
 public import NIOCore
-import WireFormats
 
 /// The backend pieces holding a resumable upload's durable bytes, in order: first the parts of
 /// an S3 multipart upload, then temporary piece objects (in file mode, every byte is in pieces).
@@ -98,11 +96,6 @@ public struct ResumableTarget: Sendable {
         self.contentType = contentType
         self.cacheControl = cacheControl
     }
-
-    package func pieceKey(_ number: Int) -> String { "\(piecePrefix)/\(number)" }
-
-    /// File mode's one data file.
-    package var dataKey: String { "\(piecePrefix)/data" }
 }
 
 /// Resumable uploads: bytes arriving in chunks over many requests, possibly on different
@@ -123,18 +116,4 @@ public protocol ResumableStorage: Sendable {
     /// Removes every piece (and an S3 multipart upload, or file mode's data file), and the object
     /// if an unrecorded completion assembled it (the upload has no object row).
     func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws
-}
-
-extension ResumablePieces {
-    /// The multipart-style ETag of an object made of pieces: the MD5 of the pieces' binary MD5s
-    /// followed by `-<count>`, as S3 tags multipart objects; a single piece keeps its own MD5.
-    package func combinedETag() -> String? {
-        guard pieces.count > 1 else { return pieces.first.map { "\"\($0.md5)\"" } }
-        var digests: [UInt8] = []
-        for piece in pieces {
-            guard let bytes = [UInt8](hexadecimal: piece.md5) else { return nil }
-            digests += bytes
-        }
-        return "\"\(Insecure.MD5.hash(data: digests).lowercaseHex)-\(pieces.count)\""
-    }
 }

@@ -47,9 +47,10 @@ public struct S3Error: Error, Sendable, Equatable, CustomStringConvertible {
             + (underlying.map { " [cause: \(String(reflecting: $0))]" } ?? "")
     }
 
-    /// Equal when a caller would act the same; causes are not compared.
+    /// Equal when a caller would act the same: code, message and status (the request id and
+    /// the cause only tell which request it was).
     public static func == (lhs: S3Error, rhs: S3Error) -> Bool {
-        lhs.code == rhs.code && lhs.message == rhs.message && lhs.status == rhs.status && lhs.requestID == rhs.requestID
+        lhs.code == rhs.code && lhs.message == rhs.message && lhs.status == rhs.status
     }
 
     /// Whether retrying the same idempotent request may succeed.

@@ -1,4 +1,3 @@
-import ObjectStore
 import NIOCore
 
 /// Cuts one request body into consecutive pieces: exact-length streams (nothing buffered),

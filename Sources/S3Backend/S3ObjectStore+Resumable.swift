@@ -250,3 +250,8 @@ private final class StreamChain: @unchecked Sendable {
         }
     }
 }
+
+extension ResumableTarget {
+    /// The key of the upload's piece `number`.
+    func pieceKey(_ number: Int) -> String { "\(piecePrefix)/\(number)" }
+}

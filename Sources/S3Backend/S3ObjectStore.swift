@@ -361,11 +361,12 @@ public struct S3ObjectStore: ObjectStore {
     /// S3 failures in `ObjectStoreError` terms; other errors pass through.
     static func translate(_ error: any Error) -> any Error {
         guard let error = error as? S3Error else { return error }
-        if error.status == 404 || error.code == .noSuchKey { return ObjectStoreError(.notFound, error.message, underlying: error) }
+        // The S3 error, with its code, message and request id, is the cause; these say what it means here.
+        if error.status == 404 || error.code == .noSuchKey { return ObjectStoreError(.notFound, "S3 has no such key", underlying: error) }
         if error.code == .unreachable || error.status >= 500 {
-            return ObjectStoreError(.unavailable, error.message, underlying: error)
+            return ObjectStoreError(.unavailable, "S3 did not answer, or failed", underlying: error)
         }
-        return ObjectStoreError(.io, error.message, underlying: error)
+        return ObjectStoreError(.io, "S3 refused the request", underlying: error)
     }
 }
 

@@ -64,7 +64,8 @@ enum ConfiguredBackend: Sendable {
         }
     }
 
-    /// Services the backend needs beside the server (the S3 client shuts down after it).
+    /// Services the backend needs beside the server (the S3 client, shut down once the server
+    /// and the services registered after it have stopped).
     var services: [any Service] {
         switch self {
         case .file: []

@@ -8,7 +8,6 @@ import ImageTransform
 import StorageCore
 public import Hummingbird
 public import Logging
-import ObjectStore
 import ServiceLifecycle
 import StorageAPI
 public import StorageService
@@ -57,13 +56,15 @@ public enum StorageServer {
     ) async throws -> ReconcileSummary {
         let logger = bootstrapLogging(level: configuration.logLevel)
         let database = StorageDatabase(configuration: configuration.database, logger: logger)
+        let serviceKey = try roleKeys(configuration).service
+        // Last of what can throw: once made, an S3 backend's HTTP client must be shut down.
         let backend = try ConfiguredBackend.make(
             configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
         let service = StorageService(
             database: database, store: backend.store,
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
-                serviceKey: try roleKeys(configuration).service),
+                serviceKey: serviceKey),
             logger: logger)
         let outcome: Result<ReconcileSummary, any Error>
         do {
@@ -126,11 +127,12 @@ public enum StorageServer {
         } catch {
             throw StartupError("JWT_JWKS: \(error)")
         }
+        let images = try makeRenderPool(configuration)
+        // Last of what can throw: once made, an S3 backend's HTTP client must be shut down.
         let backend = try ConfiguredBackend.make(
             configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
         // Ends when the migrations have run: the drainer needs its table.
         let migrated = AsyncStream<Never>.makeStream()
-        let images = try makeRenderPool(configuration)
         let imageLimits = ImageTransformation.Limits(
             minimumSize: configuration.imageMinimumSize, maximumSize: configuration.imageMaximumSize)
         let service = StorageService(
@@ -161,13 +163,15 @@ public enum StorageServer {
                 logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
             },
             logger: logger)
+        // Services stop in reverse order: the drainer and sweeper (which use the backend) before
+        // the backend's client, and everything before the database.
+        application.addServices(database)
+        application.addServices(backend.services)
         application.addServices(
-            database,
             BackendCleanupDrainer(
                 service: service, interval: .milliseconds(configuration.cleanupIntervalMilliseconds),
                 ready: migrated.stream, logger: logger),
             ResumableUploadSweeper(service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds)))
-        application.addServices(backend.services)
         if let images { application.addServices(images) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
@@ -195,7 +199,6 @@ public enum StorageServer {
         return RenderPool(workers: configuration.imageWorkers, queueCapacity: configuration.imageQueueSize)
     }
 }
-
 
 /// Does the backend clean-ups that are due (their request died, or the backend failed), from
 /// `storage_api.backend_cleanups`. Every replica runs one; claims keep them apart.
@@ -237,7 +240,6 @@ struct ResumableUploadSweeper: Service {
     }
 }
 
-/// Closes the S3 client's connections once the server has drained.
 extension PrometheusMetricsFactory {
     /// Prometheus names for the metrics Hummingbird's middleware reports under OpenTelemetry-style
     /// labels; dots become underscores elsewhere.

@@ -1,4 +1,5 @@
 import PostgresNIO
+import StorageCore
 import Testing
 
 @testable import Database
@@ -12,13 +13,13 @@ import Testing
         sql.append(" FROM storage.buckets WHERE name ILIKE ")
         sql.bind("%x%")
         sql.append(" ORDER BY ")
-        sql.append(SQLDirection(descending: true))
+        sql.append(ListSortOrder(descending: true))
         sql.append(" LIMIT ")
         sql.bind(Int64(5))
         sql.append(" OFFSET ")
         sql.bind(Int64?.none)
         let query = sql.query
-        #expect(query.sql.hasSuffix(" FROM storage.buckets WHERE name ILIKE $1 ORDER BY DESC LIMIT $2 OFFSET $3"))
+        #expect(query.sql.hasSuffix(" FROM storage.buckets WHERE name ILIKE $1 ORDER BY desc LIMIT $2 OFFSET $3"))
         #expect(query.sql.hasPrefix("SELECT id, name, owner::text"))
         #expect(query.binds.count == 3)
     }

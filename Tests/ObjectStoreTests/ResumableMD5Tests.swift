@@ -4,7 +4,6 @@ import WireFormats
 
 @testable import FileBackend
 @testable import ObjectStore
-@testable import S3Backend
 
 /// The resumable MD5 against RFC 1321's test suite and swift-crypto, with its state saved and
 /// restored at every kind of boundary (inside a block, on one, after several).
