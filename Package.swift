@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "Database",
             dependencies: [
-                "StorageCore",
+                "StorageCore", "WireFormats",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -106,6 +106,7 @@ let package = Package(
             name: "ObjectStore",
             dependencies: [
                 "StorageCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

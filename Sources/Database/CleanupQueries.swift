@@ -1,3 +1,4 @@
+public import Logging
 import PostgresNIO
 public import StorageCore
 
@@ -38,19 +39,19 @@ extension Transaction {
 extension StorageDatabase {
     /// Records backend work on its own (a request's inline clean-up failed, or a store gave up).
     @discardableResult
-    public func enqueueCleanups(_ cleanups: [BackendCleanup], dueIn grace: Duration) async throws -> [QueuedCleanup] {
-        try await internalTransaction { try await $0.enqueueCleanups(cleanups, dueIn: grace) }
+    public func enqueueCleanups(_ cleanups: [BackendCleanup], dueIn grace: Duration, logger: Logger) async throws -> [QueuedCleanup] {
+        try await internalTransaction(logger: logger) { try await $0.enqueueCleanups(cleanups, dueIn: grace) }
     }
 
     /// Forgets cleanups that were done. One statement, no transaction around it.
-    public func forgetCleanups(_ ids: [Int64]) async throws {
+    public func forgetCleanups(_ ids: [Int64], logger: Logger) async throws {
         guard !ids.isEmpty else { return }
-        try await statement("DELETE FROM storage_api.backend_cleanups WHERE id = ANY(\(ids))")
+        try await statement("DELETE FROM storage_api.backend_cleanups WHERE id = ANY(\(ids))", logger: logger)
     }
 
     /// Claims up to `limit` due cleanups for this drainer for `lease` (no other drainer takes
     /// them meanwhile), oldest first.
-    public func claimDueCleanups(limit: Int, lease: Duration) async throws -> [QueuedCleanup] {
+    public func claimDueCleanups(limit: Int, lease: Duration, logger: Logger) async throws -> [QueuedCleanup] {
         let rows = try await statement(
             """
             UPDATE storage_api.backend_cleanups AS cleanup
@@ -60,34 +61,34 @@ extension StorageDatabase {
                     ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED) AS due
              WHERE cleanup.id = due.id
             RETURNING cleanup.id, cleanup.kind, cleanup.key, cleanup.upload_id, cleanup.attempts
-            """)
+            """, logger: logger)
         return try Self.decodeCleanups(rows)
     }
 
     /// Puts a failed cleanup back, due again after `delay`, with what went wrong.
-    public func rescheduleCleanup(_ cleanup: QueuedCleanup, after delay: Duration, error: String) async throws {
+    public func rescheduleCleanup(_ cleanup: QueuedCleanup, after delay: Duration, error: String, logger: Logger) async throws {
         try await statement(
             """
             UPDATE storage_api.backend_cleanups
                SET due_at = now() + make_interval(secs => \(Self.milliseconds(delay))::bigint / 1000.0),
                    last_error = \(String(error.prefix(1000)))
              WHERE id = \(cleanup.id)
-            """)
+            """, logger: logger)
     }
 
     /// How many cleanups wait, and how many of them are due now (for metrics and tests).
-    public func cleanupBacklog() async throws -> (waiting: Int, due: Int) {
+    public func cleanupBacklog(logger: Logger) async throws -> (waiting: Int, due: Int) {
         let rows = try await statement(
-            "SELECT count(*), count(*) FILTER (WHERE due_at <= now()) FROM storage_api.backend_cleanups")
+            "SELECT count(*), count(*) FILTER (WHERE due_at <= now()) FROM storage_api.backend_cleanups", logger: logger)
         guard let row = rows.first else { return (0, 0) }
         let (waiting, due) = try row.decode((Int64, Int64).self)
         return (Int(waiting), Int(due))
     }
 
     /// Which of `keys` a queued cleanup is about.
-    public func keysWithQueuedCleanups(_ keys: [String]) async throws -> Set<String> {
+    public func keysWithQueuedCleanups(_ keys: [String], logger: Logger) async throws -> Set<String> {
         guard !keys.isEmpty else { return [] }
-        let rows = try await statement("SELECT key FROM storage_api.backend_cleanups WHERE key = ANY(\(keys))")
+        let rows = try await statement("SELECT key FROM storage_api.backend_cleanups WHERE key = ANY(\(keys))", logger: logger)
         return Set(try rows.map { try $0.decode(String.self) })
     }
 

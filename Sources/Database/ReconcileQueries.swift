@@ -1,3 +1,4 @@
+public import Logging
 public import Foundation
 import PostgresNIO
 
@@ -27,7 +28,7 @@ public struct StoredObjectRow: Sendable {
 extension StorageDatabase {
     /// Which of `candidates` an object row or a resumable upload refers to. The server's own
     /// role reads every row, whatever the policies.
-    public func referencedVersions(_ candidates: [StoredVersion]) async throws -> Set<StoredVersion> {
+    public func referencedVersions(_ candidates: [StoredVersion], logger: Logger) async throws -> Set<StoredVersion> {
         guard !candidates.isEmpty else { return [] }
         let rows = try await statement(
             """
@@ -41,26 +42,26 @@ extension StorageDatabase {
                 OR EXISTS (SELECT 1 FROM storage_api.resumable_uploads AS r
                             WHERE r.bucket_id = given.bucket_id AND r.name = given.name
                               AND r.version = given.version)
-            """)
+            """, logger: logger)
         return Set(try rows.map { candidates[Int(try $0.decode(Int64.self)) - 1] })
     }
 
     /// Which of `versions` a resumable upload still has (its pieces are in use).
-    public func resumableVersions(_ versions: [String]) async throws -> Set<String> {
+    public func resumableVersions(_ versions: [String], logger: Logger) async throws -> Set<String> {
         guard !versions.isEmpty else { return [] }
         let rows = try await statement(
-            "SELECT version FROM storage_api.resumable_uploads WHERE version = ANY(\(versions))")
+            "SELECT version FROM storage_api.resumable_uploads WHERE version = ANY(\(versions))", logger: logger)
         return Set(try rows.map { try $0.decode(String.self) })
     }
 
     /// Object rows in id order, `limit` at a time after `after`.
-    public func objectRows(after: UUID?, limit: Int) async throws -> [StoredObjectRow] {
+    public func objectRows(after: UUID?, limit: Int, logger: Logger) async throws -> [StoredObjectRow] {
         let rows = try await statement(
             """
             SELECT id, bucket_id, name, version FROM storage.objects
              WHERE \(after == nil) OR id > \(after ?? UUID())
              ORDER BY id LIMIT \(limit)
-            """)
+            """, logger: logger)
         return try rows.map { row in
             let (id, bucketID, name, version) = try row.decode((UUID, String, String, String?).self)
             return StoredObjectRow(id: id, bucketID: bucketID, name: name, version: version)

@@ -1,3 +1,4 @@
+public import Logging
 public import Foundation
 import PostgresNIO
 public import StorageCore
@@ -112,9 +113,9 @@ extension ResumableNumber {
 
 extension StorageDatabase {
     /// Records a new upload, expiring `lifetime` from now (database time).
-    public func insertResumableUpload(_ upload: NewResumableUpload, lifetime: Duration) async throws -> ResumableUploadRow {
+    public func insertResumableUpload(_ upload: NewResumableUpload, lifetime: Duration, logger: Logger) async throws -> ResumableUploadRow {
         let milliseconds = Self.milliseconds(lifetime)
-        return try await internalTransaction { transaction in
+        return try await internalTransaction(logger: logger) { transaction in
             let (creatorSub, creatorRole, createdSigned): (String?, String?, Bool)
             switch upload.creator {
             case .caller(let sub, let role): (creatorSub, creatorRole, createdSigned) = (sub, role, false)
@@ -137,8 +138,8 @@ extension StorageDatabase {
     }
 
     /// The upload, or `nil` if there is none (never created, terminated, or swept).
-    public func resumableUpload(_ id: ResumableUploadID) async throws -> ResumableUploadRow? {
-        try await internalTransaction { transaction in
+    public func resumableUpload(_ id: ResumableUploadID, logger: Logger) async throws -> ResumableUploadRow? {
+        try await internalTransaction(logger: logger) { transaction in
             try Self.decodeResumable(
                 try await transaction.query(
                     "SELECT \(sql: ResumableColumns.row) FROM storage_api.resumable_uploads WHERE id = \(id.encoded)"))
@@ -148,10 +149,10 @@ extension StorageDatabase {
     /// Takes the lease if nobody holds it (or the holder's lease ran out). Returns the row with
     /// its new epoch, or `nil` with the row as it is when someone else holds it.
     public func acquireResumableLease(
-        _ id: ResumableUploadID, duration: Duration
+        _ id: ResumableUploadID, duration: Duration, logger: Logger
     ) async throws -> (lease: ResumableLease?, row: ResumableUploadRow)? {
         let milliseconds = Self.milliseconds(duration)
-        return try await internalTransaction { transaction in
+        return try await internalTransaction(logger: logger) { transaction in
             let acquired = try await transaction.query(
                 """
                 UPDATE storage_api.resumable_uploads
@@ -171,8 +172,8 @@ extension StorageDatabase {
 
     /// Asks the current holder to let go (TUS 1.0 "request release"): it stops at its next lease
     /// renewal and keeps what is durable.
-    public func requestResumableRelease(_ id: ResumableUploadID) async throws {
-        try await internalTransaction { transaction in
+    public func requestResumableRelease(_ id: ResumableUploadID, logger: Logger) async throws {
+        try await internalTransaction(logger: logger) { transaction in
             _ = try await transaction.query(
                 "UPDATE storage_api.resumable_uploads SET release_requested = true WHERE id = \(id.encoded) AND lease_expires_at > now()")
         }
@@ -184,9 +185,9 @@ extension StorageDatabase {
     /// Holders are fenced by the epoch alone: only a takeover (which needs the lease to have run
     /// out) raises it. A holder whose renewal came late (a loaded machine) but that nobody took
     /// over carries on instead of failing a PATCH no other request wanted.
-    public func renewResumableLease(_ lease: ResumableLease, duration: Duration) async throws -> Bool {
+    public func renewResumableLease(_ lease: ResumableLease, duration: Duration, logger: Logger) async throws -> Bool {
         let milliseconds = Self.milliseconds(duration)
-        return try await internalTransaction { transaction in
+        return try await internalTransaction(logger: logger) { transaction in
             let rows = try await transaction.query(
                 """
                 UPDATE storage_api.resumable_uploads
@@ -200,8 +201,8 @@ extension StorageDatabase {
     }
 
     /// Gives the lease up (a no-op if it was already taken over).
-    public func releaseResumableLease(_ lease: ResumableLease) async throws {
-        try await internalTransaction { transaction in
+    public func releaseResumableLease(_ lease: ResumableLease, logger: Logger) async throws {
+        try await internalTransaction(logger: logger) { transaction in
             _ = try await transaction.query(
                 """
                 UPDATE storage_api.resumable_uploads SET lease_expires_at = NULL, release_requested = false
@@ -211,8 +212,8 @@ extension StorageDatabase {
     }
 
     /// Hands out the next piece or part number, under the lease.
-    public func reserveResumableNumber(_ kind: ResumableNumber, lease: ResumableLease) async throws -> Int {
-        try await internalTransaction { transaction in
+    public func reserveResumableNumber(_ kind: ResumableNumber, lease: ResumableLease, logger: Logger) async throws -> Int {
+        try await internalTransaction(logger: logger) { transaction in
             let rows = try await transaction.query(
                 """
                 UPDATE storage_api.resumable_uploads SET \(sql: kind.column) = \(sql: kind.column) + 1
@@ -227,16 +228,16 @@ extension StorageDatabase {
     /// Records durable progress: the received count, the (possibly just declared) length and
     /// the pieces holding the bytes. Refused once the lease is lost.
     public func commitResumableProgress(
-        _ lease: ResumableLease, received: Int64, uploadLength: Int64?, pieces: String
+        _ lease: ResumableLease, received: Int64, uploadLength: Int64?, pieces: String, logger: Logger
     ) async throws {
-        try await internalTransaction { transaction in
+        try await internalTransaction(logger: logger) { transaction in
             try await transaction.commitResumableProgress(lease, received: received, uploadLength: uploadLength, pieces: pieces)
         }
     }
 
     /// Removes the upload's row under the lease (termination, expiry, or a failed completion).
-    public func deleteResumableUpload(_ lease: ResumableLease) async throws {
-        try await internalTransaction { transaction in
+    public func deleteResumableUpload(_ lease: ResumableLease, logger: Logger) async throws {
+        try await internalTransaction(logger: logger) { transaction in
             let rows = try await transaction.query(
                 "DELETE FROM storage_api.resumable_uploads WHERE id = \(lease.uploadID) AND lease_epoch = \(lease.epoch) RETURNING id")
             guard !rows.isEmpty else { throw ResumableLeaseLost() }
@@ -247,9 +248,9 @@ extension StorageDatabase {
     /// finished ones whose row has served its time, and ones holding every byte whose object is
     /// not written yet (their writer went away). Uploads whose lease is held, or lapsed less
     /// than `leaseIdleFor` ago, are skipped.
-    public func resumableUploadsNeedingAttention(limit: Int, leaseIdleFor: Duration) async throws -> [ResumableUploadID] {
+    public func resumableUploadsNeedingAttention(limit: Int, leaseIdleFor: Duration, logger: Logger) async throws -> [ResumableUploadID] {
         let milliseconds = Self.milliseconds(leaseIdleFor)
-        return try await internalTransaction { transaction in
+        return try await internalTransaction(logger: logger) { transaction in
             let rows = try await transaction.query(
                 """
                 SELECT id FROM storage_api.resumable_uploads

@@ -3,6 +3,7 @@ import Metrics
 public import PostgresNIO
 import NIOSSL
 import Synchronization
+import WireFormats
 public import ServiceLifecycle
 public import StorageCore
 
@@ -22,10 +23,12 @@ public struct DatabaseSession: Sendable {
     /// Path including the query string.
     public var path: String
     public var operation: StorageOperation?
+    /// The logger of the request the transaction serves: its statements log with its id.
+    public var logger: Logger
 
     public init(
         role: String, jwt: String, sub: String, claims: String, headers: String = "{}",
-        method: String = "", path: String = "", operation: StorageOperation? = nil
+        method: String = "", path: String = "", operation: StorageOperation? = nil, logger: Logger
     ) {
         self.role = role
         self.jwt = jwt
@@ -35,6 +38,7 @@ public struct DatabaseSession: Sendable {
         self.method = method
         self.path = path
         self.operation = operation
+        self.logger = logger
     }
 
     /// The same request acting as the service role, for the "superuser" steps of contract §2.3.
@@ -95,28 +99,39 @@ public final class StorageDatabase: Service, Sendable {
     public func transaction<Result: Sendable>(
         _ session: DatabaseSession, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
-        try await run(session, commit: true, body)
+        try await run(session, logger: session.logger, commit: true, body)
     }
 
     /// Runs `body` as `session` and always rolls back: lookups plus the RLS probe of contract §2.3.
     public func rolledBack<Result: Sendable>(
         _ session: DatabaseSession, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
-        try await run(session, commit: false, body)
+        try await run(session, logger: session.logger, commit: false, body)
     }
 
     /// Runs `body` inside `BEGIN … COMMIT` as the server's own login role, for the server's
-    /// internal tables (`storage_api`), which no request role can reach.
+    /// internal tables (`storage_api`), which no request role can reach. `logger` is the logger
+    /// of the request or background job the work is for.
     public func internalTransaction<Result: Sendable>(
-        _ body: @escaping @Sendable (Transaction) async throws -> Result
+        logger: Logger, _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
-        try await run(nil, commit: true, body)
+        try await run(nil, logger: logger, commit: true, body)
     }
 
     private func run<Result: Sendable>(
-        _ session: DatabaseSession?, commit: Bool, _ body: @escaping @Sendable (Transaction) async throws -> Result
+        _ session: DatabaseSession?, logger: Logger, commit: Bool,
+        _ body: @escaping @Sendable (Transaction) async throws -> Result
     ) async throws -> Result {
-        let logger = self.logger
+        let started = ContinuousClock.now
+        var outcome = commit ? "commit" : "rollback"
+        defer {
+            // One line per transaction at debug: with the request id on the logger, a grep of
+            // the id shows each of the request's transactions, as whom and how it ended.
+            logger.debug("database transaction", metadata: [
+                "role": "\(session?.role ?? "server")", "operation": "\(session?.operation?.rawValue ?? "")",
+                "outcome": "\(outcome)", "ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+        }
         do {
             return try await withConnection { connection in
                 DatabaseMetrics.transactionsInProgress.increment()
@@ -141,8 +156,10 @@ public final class StorageDatabase: Service, Sendable {
             }
         } catch let error as BodyError {
             // The caller's own failure (a lost lease, a duplicate key it detected): unchanged.
+            outcome = "failed"
             throw error.error
         } catch {
+            outcome = "failed"
             throw DatabaseErrors.map(error)
         }
     }
@@ -150,18 +167,22 @@ public final class StorageDatabase: Service, Sendable {
     /// Runs one statement on a pooled connection, outside any transaction (Postgres commits it
     /// by itself): the server's own bookkeeping, where one round trip is enough.
     @discardableResult
-    func statement(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let logger = self.logger
+    func statement(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        let started = ContinuousClock.now
         do {
-            return try await withConnection { connection in try await connection.run(query, logger: logger) }
+            let rows = try await withConnection { connection in try await connection.run(query, logger: logger) }
+            logger.debug("database statement", metadata: [
+                "rows": "\(rows.count)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+            return rows
         } catch {
+            logger.debug("database statement", metadata: [
+                "outcome": "failed", "ms": "\((ContinuousClock.now - started).milliseconds)"])
             throw DatabaseErrors.map(error)
         }
     }
 
     /// Checks that the database answers (used by `/health`).
-    public func ping() async throws {
-        let logger = self.logger
+    public func ping(logger: Logger) async throws {
         do {
             _ = try await withConnection { connection in
                 try await connection.run("SELECT 1", logger: logger)

@@ -7,6 +7,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+public import Logging
 public import NIOCore
 
 /// File mode writes a resumable upload in place: one data file in the shared directory, each
@@ -19,7 +20,7 @@ public import NIOCore
 extension FileObjectStore {
     public func receiveChunk<Body: AsyncSequence & Sendable>(
         _ body: Body, length: Int64?, after pieces: ResumablePieces, target: ResumableTarget,
-        ledger: some ResumableLedger
+        ledger: some ResumableLedger, logger: Logger
     ) async throws -> ResumablePieces where Body.Element == ByteBuffer {
         if length == 0 { return pieces }
         let key = target.dataKey
@@ -75,12 +76,12 @@ extension FileObjectStore {
     }
 
     public func assemble(
-        _ pieces: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger
+        _ pieces: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger, logger: Logger
     ) async throws -> ObjectInfo {
         guard !pieces.pieces.isEmpty else {
             return try await putObject(
                 target.objectKey, body: ByteStream.empty, contentLength: 0, contentType: target.contentType,
-                cacheControl: target.cacheControl)
+                cacheControl: target.cacheControl, logger: logger)
         }
         guard let eTag = pieces.combinedETag() else {
             throw ObjectStoreError(.io, "a chunk of \(target.objectKey) has no valid MD5")
@@ -111,10 +112,10 @@ extension FileObjectStore {
             cacheControl: target.cacheControl)
     }
 
-    public func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws {
+    public func discard(_ pieces: ResumablePieces, target: ResumableTarget, logger: Logger) async throws {
         // The data file even when no chunk was recorded: a refused writer may have started it; and
         // the object, which a completion that lost its lease before writing the row leaves.
-        try await deleteObjects(Array(Set(pieces.pieces.map(\.key) + [target.dataKey, target.objectKey])))
+        try await deleteObjects(Array(Set(pieces.pieces.map(\.key) + [target.dataKey, target.objectKey])), logger: logger)
     }
 
     private func close(_ fd: Int32) async {

@@ -26,7 +26,6 @@ public struct FileObjectStore: ObjectStore {
     let mapping: FilePathMapping
     let temporaryDirectory: String
     private let threadPool: NIOThreadPool
-    private let logger: Logger
 
     public func checkKey(_ key: String) throws(ObjectStoreError) {
         _ = try mapping.path(for: key)
@@ -39,18 +38,17 @@ public struct FileObjectStore: ObjectStore {
     /// - Parameters:
     ///   - root: absolute path of `FILE_STORAGE_BACKEND_PATH`.
     ///   - bucket: the backend bucket directory name inside `root` (`S3_BUCKET`, default `stub`).
-    public init(root: String, bucket: String, threadPool: NIOThreadPool = .singleton, logger: Logger) throws {
+    public init(root: String, bucket: String, threadPool: NIOThreadPool = .singleton) throws {
         let bucketDirectory = try FilePathMapping(root: root).path(for: bucket)
         self.mapping = FilePathMapping(root: bucketDirectory)
         self.temporaryDirectory = FilePathMapping(root: root).root + "/.tmp"
         self.threadPool = threadPool
-        self.logger = logger
         try PosixFile.makeDirectories(mapping.root)
         try PosixFile.makeDirectories(temporaryDirectory)
     }
 
     public func putObject<Body: AsyncSequence & Sendable>(
-        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String
+        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String, logger: Logger
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
         let written = try await writeFile(
             key, body: body, contentType: contentType, cacheControl: cacheControl, keepingPartialBody: false)
@@ -197,7 +195,7 @@ public struct FileObjectStore: ObjectStore {
         }
     }
 
-    public func getObject(_ key: String, conditions: ReadConditions) async throws -> ObjectContent {
+    public func getObject(_ key: String, conditions: ReadConditions, logger: Logger) async throws -> ObjectContent {
         let path = try mapping.path(for: key)
         let info = try await blocking { () throws(ObjectStoreError) in try readInfo(path) }
         if conditions.isNotModified(info) {
@@ -224,7 +222,7 @@ public struct FileObjectStore: ObjectStore {
         return ObjectContent(info: info, outcome: outcome, body: body)
     }
 
-    public func headObject(_ key: String) async throws -> ObjectInfo {
+    public func headObject(_ key: String, logger: Logger) async throws -> ObjectInfo {
         let path = try mapping.path(for: key)
         return try await blocking { () throws(ObjectStoreError) in try readInfo(path) }
     }
@@ -241,7 +239,7 @@ public struct FileObjectStore: ObjectStore {
             cacheControl: PosixFile.attribute(path, name: "cache-control"))
     }
 
-    public func deleteObjects(_ keys: [String]) async throws {
+    public func deleteObjects(_ keys: [String], logger: Logger) async throws {
         let paths = try keys.map { key throws(ObjectStoreError) in try mapping.path(for: key) }
         let stop = mapping.root
         try await blocking { () throws(ObjectStoreError) in
@@ -252,7 +250,7 @@ public struct FileObjectStore: ObjectStore {
         }
     }
 
-    public func deleteObjects(under prefix: String) async throws {
+    public func deleteObjects(under prefix: String, logger: Logger) async throws {
         let directory = try mapping.path(for: prefix)
         let stop = mapping.root
         try await blocking { () throws(ObjectStoreError) in
@@ -267,7 +265,7 @@ public struct FileObjectStore: ObjectStore {
     }
 
     public func copyObject(
-        from source: String, to destination: String, contentType: String?, cacheControl: String?
+        from source: String, to destination: String, contentType: String?, cacheControl: String?, logger: Logger
     ) async throws -> ObjectInfo {
         let sourcePath = try mapping.path(for: source)
         let finalPath = try mapping.path(for: destination)
@@ -305,7 +303,7 @@ public struct FileObjectStore: ObjectStore {
         return info
     }
 
-    public func checkHealth() async throws {
+    public func checkHealth(logger: Logger) async throws {
         let directory = temporaryDirectory
         try await blocking { () throws(ObjectStoreError) in
             let probe = "\(directory)/.health-\(UUID().uuidString.lowercased())"
@@ -333,14 +331,14 @@ public struct FileObjectStore: ObjectStore {
         }
     }
 
-    public func perform(_ cleanup: BackendCleanup) async throws {
+    public func perform(_ cleanup: BackendCleanup, logger: Logger) async throws {
         // No multipart uploads here: a failed write leaves only its temporary file, which the
         // write removes itself (or the start-up sweep does after a crash).
-        try await performDeletes(of: cleanup)
+        try await performDeletes(of: cleanup, logger: logger)
     }
 
     public func listKeys(
-        under prefix: String, batchSize: Int, _ visit: ([StoredKey]) async throws -> Void
+        under prefix: String, batchSize: Int, logger: Logger, _ visit: ([StoredKey]) async throws -> Void
     ) async throws {
         let top = try mapping.path(for: prefix)
         var batch: [StoredKey] = []

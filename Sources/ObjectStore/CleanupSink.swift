@@ -3,6 +3,7 @@ public import FoundationEssentials
 #else
 public import Foundation
 #endif
+public import Logging
 public import StorageCore
 
 /// Where a store sends clean-ups it could not do at once because the backend failed (aborting a
@@ -10,7 +11,7 @@ public import StorageCore
 /// them, so a crash or an outage does not leave bytes no row refers to.
 public protocol CleanupSink: Sendable {
     /// Keeps `cleanups` for a later attempt; `error` is why the first one failed.
-    func postpone(_ cleanups: [BackendCleanup], after error: any Error) async
+    func postpone(_ cleanups: [BackendCleanup], after error: any Error, logger: Logger) async
 }
 
 /// A key found in the backend by `ObjectStore.listKeys`.
@@ -27,10 +28,10 @@ public struct StoredKey: Sendable, Equatable {
 
 extension ObjectStore {
     /// Does the deletes of one clean-up (absent keys are not an error).
-    public func performDeletes(of cleanup: BackendCleanup) async throws {
+    public func performDeletes(of cleanup: BackendCleanup, logger: Logger) async throws {
         switch cleanup {
-        case .object(let key), .failedWrite(let key): try await deleteObjects([key])
-        case .prefix(let key): try await deleteObjects(under: key)
+        case .object(let key), .failedWrite(let key): try await deleteObjects([key], logger: logger)
+        case .prefix(let key): try await deleteObjects(under: key, logger: logger)
         case .multipart: break
         }
     }

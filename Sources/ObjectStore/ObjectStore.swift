@@ -3,6 +3,7 @@ public import FoundationEssentials
 #else
 public import Foundation
 #endif
+public import Logging
 public import NIOCore
 public import StorageCore
 
@@ -106,37 +107,37 @@ public protocol ObjectStore: ResumableStorage {
     /// Stores the bytes of `body` under `key`, replacing nothing (keys are fresh versions).
     /// If `body` throws, nothing is left behind and the error is rethrown unchanged.
     func putObject<Body: AsyncSequence & Sendable>(
-        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String
+        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String, logger: Logger
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer
 
     /// Opens `key` for reading under `conditions`. Throws `ObjectStoreError.notFound` when absent.
-    func getObject(_ key: String, conditions: ReadConditions) async throws -> ObjectContent
+    func getObject(_ key: String, conditions: ReadConditions, logger: Logger) async throws -> ObjectContent
 
     /// Metadata of `key`. Throws `ObjectStoreError.notFound` when absent.
-    func headObject(_ key: String) async throws -> ObjectInfo
+    func headObject(_ key: String, logger: Logger) async throws -> ObjectInfo
 
     /// Deletes every key given; absent keys are not an error.
-    func deleteObjects(_ keys: [String]) async throws
+    func deleteObjects(_ keys: [String], logger: Logger) async throws
 
     /// Deletes every key under `prefix` + `/` (derived files of one object version).
-    func deleteObjects(under prefix: String) async throws
+    func deleteObjects(under prefix: String, logger: Logger) async throws
 
     /// Copies `source` to `destination` inside the backend, optionally replacing content type and
     /// cache control. Throws `ObjectStoreError.notFound` when the source is absent.
     func copyObject(
-        from source: String, to destination: String, contentType: String?, cacheControl: String?
+        from source: String, to destination: String, contentType: String?, cacheControl: String?, logger: Logger
     ) async throws -> ObjectInfo
 
     /// Throws when the backend cannot serve requests (used by `/health`).
-    func checkHealth() async throws
+    func checkHealth(logger: Logger) async throws
 
     /// Does one durable clean-up. Idempotent: it may run again after a crash, or on two replicas.
-    func perform(_ cleanup: BackendCleanup) async throws
+    func perform(_ cleanup: BackendCleanup, logger: Logger) async throws
 
     /// Calls `visit` with the keys under `prefix` + `/`, a batch at a time (at most `batchSize`
     /// each, any order); memory stays bounded whatever the number of keys.
     func listKeys(
-        under prefix: String, batchSize: Int, _ visit: ([StoredKey]) async throws -> Void
+        under prefix: String, batchSize: Int, logger: Logger, _ visit: ([StoredKey]) async throws -> Void
     ) async throws
 
     /// Throws `invalidKey` when this backend cannot store `key` (every write checks it too), so

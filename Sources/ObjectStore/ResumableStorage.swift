@@ -1,3 +1,4 @@
+public import Logging
 public import NIOCore
 
 /// The backend pieces holding a resumable upload's durable bytes, in order: first the parts of
@@ -106,14 +107,14 @@ public protocol ResumableStorage: Sendable {
     /// stays recorded and the body's error is rethrown.
     func receiveChunk<Body: AsyncSequence & Sendable>(
         _ body: Body, length: Int64?, after pieces: ResumablePieces, target: ResumableTarget,
-        ledger: some ResumableLedger
+        ledger: some ResumableLedger, logger: Logger
     ) async throws -> ResumablePieces where Body.Element == ByteBuffer
 
     /// Writes the object from every piece. Idempotent: pieces stay until the caller deletes them,
     /// and repeating the call (after a crash, or by another process) writes the same object.
-    func assemble(_ pieces: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger) async throws -> ObjectInfo
+    func assemble(_ pieces: ResumablePieces, target: ResumableTarget, ledger: some ResumableLedger, logger: Logger) async throws -> ObjectInfo
 
     /// Removes every piece (and an S3 multipart upload, or file mode's data file), and the object
     /// if an unrecorded completion assembled it (the upload has no object row).
-    func discard(_ pieces: ResumablePieces, target: ResumableTarget) async throws
+    func discard(_ pieces: ResumablePieces, target: ResumableTarget, logger: Logger) async throws
 }

@@ -98,13 +98,13 @@ public final class S3Client: Sendable {
     public let configuration: S3Configuration
     let signer: SigV4Signer
     let http: HTTPClient
-    let logger: Logger
 
-    public init(configuration: S3Configuration, logger: Logger) {
+    /// Every operation takes the logger of the request or job it serves: its lines (and
+    /// async-http-client's) carry that id.
+    public init(configuration: S3Configuration) {
         self.configuration = configuration
         self.signer = SigV4Signer(
             accessKey: configuration.accessKey, secretKey: configuration.secretKey, region: configuration.region)
-        self.logger = logger
         var http = HTTPClient.Configuration()
         http.timeout = .init(
             connect: .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000),
@@ -167,7 +167,7 @@ public final class S3Client: Sendable {
         return (virtualHost, keyPath.isEmpty ? "/" : keyPath, "\(scheme)://\(virtualHost)")
     }
 
-    func send(_ call: Call) async throws(S3Error) -> HTTPClientResponse {
+    func send(_ call: Call, logger: Logger) async throws(S3Error) -> HTTPClientResponse {
         let (host, encodedPath, base) = location(key: call.key)
         let query = SigV4Signer.canonicalQuery(call.query)
         let url = base + encodedPath + (call.query.isEmpty ? "" : "?" + query)
@@ -187,13 +187,22 @@ public final class S3Client: Sendable {
             case .bytes(let buffer): request.body = .bytes(buffer)
             case .stream(let makeBody, _): request.body = makeBody()
             }
+            let started = ContinuousClock.now
             do {
                 let response = try await http.execute(request, deadline: .distantFuture, logger: logger)
+                logger.debug("s3 request", metadata: [
+                    "method": "\(call.method.rawValue)", "key": "\(call.key ?? "")", "status": "\(response.status.code)",
+                    "attempt": "\(attempt)", "ms": "\((ContinuousClock.now - started).milliseconds)",
+                ])
                 if call.accepted.contains(Int(response.status.code)) { return response }
                 let body = (try? await response.body.collect(upTo: 1 << 20)).map { Data($0.readableBytesView) } ?? Data()
                 lastError = S3Error.parse(
                     status: Int(response.status.code), body: body, requestID: response.headers.first(name: "x-amz-request-id"))
             } catch {
+                logger.debug("s3 request", metadata: [
+                    "method": "\(call.method.rawValue)", "key": "\(call.key ?? "")", "error": "\(error)",
+                    "attempt": "\(attempt)", "ms": "\((ContinuousClock.now - started).milliseconds)",
+                ])
                 lastError = S3Error(code: .unreachable, message: "no answer", status: 0, underlying: error)
             }
             guard lastError.isTransient, attempt < attempts else { break }
@@ -227,11 +236,11 @@ public final class S3Client: Sendable {
 
     /// PutObject with a body of known length; returns the ETag.
     public func putObject(
-        _ key: String, body: Body, contentType: String, cacheControl: String
+        _ key: String, body: Body, contentType: String, cacheControl: String, logger: Logger
     ) async throws(S3Error) -> String {
         var headers = [("Content-Type", contentType), ("Cache-Control", cacheControl)]
         if case .stream(_, let length) = body { headers.append(("Content-Length", String(length))) }
-        let response = try await send(Call(method: .PUT, key: key, headers: headers, body: body))
+        let response = try await send(Call(method: .PUT, key: key, headers: headers, body: body), logger: logger)
         return response.headers.first(name: "etag") ?? ""
     }
 
@@ -239,13 +248,13 @@ public final class S3Client: Sendable {
     /// the body or drops it (which cancels the transfer). An unsatisfiable range throws
     /// `InvalidRange` (status 416).
     public func getObject(
-        _ key: String, range: String? = nil, ifNoneMatch: String? = nil, ifModifiedSince: Date? = nil
+        _ key: String, range: String? = nil, ifNoneMatch: String? = nil, ifModifiedSince: Date? = nil, logger: Logger
     ) async throws(S3Error) -> S3Download {
         var headers: [(String, String)] = []
         if let range { headers.append(("Range", range)) }
         if let ifNoneMatch { headers.append(("If-None-Match", ifNoneMatch)) }
         if let ifModifiedSince { headers.append(("If-Modified-Since", HTTPDate.format(ifModifiedSince))) }
-        let response = try await send(Call(method: .GET, key: key, headers: headers, accepted: [200, 206, 304]))
+        let response = try await send(Call(method: .GET, key: key, headers: headers, accepted: [200, 206, 304]), logger: logger)
         let length = response.headers.first(name: "content-length").flatMap { Int64($0) }
         switch response.status.code {
         case 304:
@@ -265,8 +274,8 @@ public final class S3Client: Sendable {
         }
     }
 
-    public func headObject(_ key: String) async throws(S3Error) -> S3ObjectHead {
-        let response = try await send(Call(method: .HEAD, key: key))
+    public func headObject(_ key: String, logger: Logger) async throws(S3Error) -> S3ObjectHead {
+        let response = try await send(Call(method: .HEAD, key: key), logger: logger)
         guard let head = Self.head(from: response.headers, size: response.headers.first(name: "content-length").flatMap { Int64($0) }) else {
             throw S3Error(code: .malformedResponse, message: "HEAD \(key) lacked size or date", status: Int(response.status.code))
         }
@@ -282,12 +291,12 @@ public final class S3Client: Sendable {
             contentType: headers.first(name: "content-type"), cacheControl: headers.first(name: "cache-control"))
     }
 
-    public func deleteObject(_ key: String) async throws(S3Error) {
-        _ = try await send(Call(method: .DELETE, key: key, accepted: [200, 204, 404]))
+    public func deleteObject(_ key: String, logger: Logger) async throws(S3Error) {
+        _ = try await send(Call(method: .DELETE, key: key, accepted: [200, 204, 404]), logger: logger)
     }
 
     /// DeleteObjects in batches of 1000; keys that do not exist are not errors.
-    public func deleteObjects(_ keys: [String]) async throws(S3Error) {
+    public func deleteObjects(_ keys: [String], logger: Logger) async throws(S3Error) {
         var start = keys.startIndex
         while start < keys.endIndex {
             let batch = keys[start..<min(start + 1000, keys.endIndex)]
@@ -300,7 +309,7 @@ public final class S3Client: Sendable {
             let response = try await send(Call(
                 method: .POST, key: nil, query: [("delete", "")],
                 headers: [("Content-MD5", md5), ("Content-Type", "application/xml")],
-                body: .bytes(ByteBuffer(bytes: body)), payloadHash: SHA256.hash(data: body).lowercaseHex))
+                body: .bytes(ByteBuffer(bytes: body)), payloadHash: SHA256.hash(data: body).lowercaseHex), logger: logger)
             let result = try await document(response)
             if let failure = result.all("Error").first(where: { $0.value("Code") != "NoSuchKey" }) {
                 throw S3Error(
@@ -313,7 +322,7 @@ public final class S3Client: Sendable {
     /// CopyObject inside the bucket (sources up to 5 GiB). With `contentType`/`cacheControl` the
     /// metadata is replaced, otherwise copied. Returns the new ETag.
     public func copyObject(
-        from source: String, to destination: String, contentType: String? = nil, cacheControl: String? = nil
+        from source: String, to destination: String, contentType: String? = nil, cacheControl: String? = nil, logger: Logger
     ) async throws(S3Error) -> String {
         var headers = [("x-amz-copy-source", copySource(source))]
         if contentType != nil || cacheControl != nil {
@@ -321,7 +330,7 @@ public final class S3Client: Sendable {
             if let contentType { headers.append(("Content-Type", contentType)) }
             if let cacheControl { headers.append(("Cache-Control", cacheControl)) }
         }
-        let result = try await document(send(Call(method: .PUT, key: destination, headers: headers)))
+        let result = try await document(send(Call(method: .PUT, key: destination, headers: headers), logger: logger))
         return result.value("ETag") ?? ""
     }
 
@@ -332,11 +341,11 @@ public final class S3Client: Sendable {
     // MARK: - Multipart
 
     public func createMultipartUpload(
-        _ key: String, contentType: String, cacheControl: String
+        _ key: String, contentType: String, cacheControl: String, logger: Logger
     ) async throws(S3Error) -> String {
         let result = try await document(send(Call(
             method: .POST, key: key, query: [("uploads", "")],
-            headers: [("Content-Type", contentType), ("Cache-Control", cacheControl)])))
+            headers: [("Content-Type", contentType), ("Cache-Control", cacheControl)]), logger: logger))
         guard let uploadID = result.value("UploadId"), !uploadID.isEmpty else {
             throw S3Error(code: .malformedResponse, message: "CreateMultipartUpload returned no UploadId", status: 200)
         }
@@ -345,7 +354,7 @@ public final class S3Client: Sendable {
 
     /// UploadPart; returns the part's ETag.
     public func uploadPart(
-        _ key: String, uploadID: String, partNumber: Int, body: Body
+        _ key: String, uploadID: String, partNumber: Int, body: Body, logger: Logger
     ) async throws(S3Error) -> String {
         var headers: [(String, String)] = []
         switch body {
@@ -355,7 +364,7 @@ public final class S3Client: Sendable {
         }
         let response = try await send(Call(
             method: .PUT, key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
-            headers: headers, body: body))
+            headers: headers, body: body), logger: logger)
         guard let eTag = response.headers.first(name: "etag") else {
             throw S3Error(code: .malformedResponse, message: "UploadPart returned no ETag", status: Int(response.status.code))
         }
@@ -364,20 +373,20 @@ public final class S3Client: Sendable {
 
     /// UploadPartCopy of `range` (inclusive) of `source`; returns the part's ETag.
     public func uploadPartCopy(
-        _ key: String, uploadID: String, partNumber: Int, source: String, range: ClosedRange<Int64>
+        _ key: String, uploadID: String, partNumber: Int, source: String, range: ClosedRange<Int64>, logger: Logger
     ) async throws(S3Error) -> String {
         let result = try await document(send(Call(
             method: .PUT, key: key, query: [("partNumber", String(partNumber)), ("uploadId", uploadID)],
             headers: [
                 ("x-amz-copy-source", copySource(source)),
                 ("x-amz-copy-source-range", "bytes=\(range.lowerBound)-\(range.upperBound)"),
-            ])))
+            ]), logger: logger))
         return result.value("ETag") ?? ""
     }
 
     /// CompleteMultipartUpload; returns the object's ETag.
     public func completeMultipartUpload(
-        _ key: String, uploadID: String, parts: [(number: Int, eTag: String)]
+        _ key: String, uploadID: String, parts: [(number: Int, eTag: String)], logger: Logger
     ) async throws(S3Error) -> String {
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUpload>"
         for part in parts {
@@ -387,30 +396,30 @@ public final class S3Client: Sendable {
         let body = Array(xml.utf8)
         let result = try await document(send(Call(
             method: .POST, key: key, query: [("uploadId", uploadID)], headers: [("Content-Type", "application/xml")],
-            body: .bytes(ByteBuffer(bytes: body)), payloadHash: SHA256.hash(data: body).lowercaseHex)))
+            body: .bytes(ByteBuffer(bytes: body)), payloadHash: SHA256.hash(data: body).lowercaseHex), logger: logger))
         return result.value("ETag") ?? ""
     }
 
     /// AbortMultipartUpload; an upload that is already gone is not an error.
-    public func abortMultipartUpload(_ key: String, uploadID: String) async throws(S3Error) {
-        _ = try await send(Call(method: .DELETE, key: key, query: [("uploadId", uploadID)], accepted: [200, 204, 404]))
+    public func abortMultipartUpload(_ key: String, uploadID: String, logger: Logger) async throws(S3Error) {
+        _ = try await send(Call(method: .DELETE, key: key, query: [("uploadId", uploadID)], accepted: [200, 204, 404]), logger: logger)
     }
 
     /// Multipart uploads in progress under `prefix` (key and upload id), first page.
-    public func listMultipartUploads(prefix: String = "") async throws(S3Error) -> [(key: String, uploadID: String)] {
-        let result = try await document(send(Call(method: .GET, key: nil, query: [("uploads", ""), ("prefix", prefix)])))
+    public func listMultipartUploads(prefix: String = "", logger: Logger) async throws(S3Error) -> [(key: String, uploadID: String)] {
+        let result = try await document(send(Call(method: .GET, key: nil, query: [("uploads", ""), ("prefix", prefix)]), logger: logger))
         return result.all("Upload").map { ($0.value("Key") ?? "", $0.value("UploadId") ?? "") }
     }
 
     // MARK: - Listing and buckets
 
     public func listObjectsV2(
-        prefix: String = "", delimiter: String? = nil, continuationToken: String? = nil, maxKeys: Int = 1000
+        prefix: String = "", delimiter: String? = nil, continuationToken: String? = nil, maxKeys: Int = 1000, logger: Logger
     ) async throws(S3Error) -> S3ListPage {
         var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maxKeys))]
         if let delimiter { query.append(("delimiter", delimiter)) }
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
-        let result = try await document(send(Call(method: .GET, key: nil, query: query)))
+        let result = try await document(send(Call(method: .GET, key: nil, query: query), logger: logger))
         let entries = result.all("Contents").map { content in
             S3ListPage.Entry(
                 key: content.value("Key") ?? "", size: Int64(content.value("Size") ?? "") ?? 0,
@@ -432,13 +441,13 @@ public final class S3Client: Sendable {
     }
 
     /// HeadBucket: succeeds when the bucket exists and these credentials may use it.
-    public func headBucket() async throws(S3Error) {
-        let response = try await send(Call(method: .HEAD, key: nil, accepted: [200]))
+    public func headBucket(logger: Logger) async throws(S3Error) {
+        let response = try await send(Call(method: .HEAD, key: nil, accepted: [200]), logger: logger)
         _ = response
     }
 
     /// CreateBucket; an existing bucket owned by these credentials is fine.
-    public func createBucket() async throws(S3Error) {
+    public func createBucket(logger: Logger) async throws(S3Error) {
         var body = Body.empty
         var hash = SigV4Signer.emptyPayloadHash
         if configuration.region != "us-east-1" {
@@ -448,7 +457,7 @@ public final class S3Client: Sendable {
             hash = SHA256.hash(data: xml).lowercaseHex
         }
         do {
-            _ = try await send(Call(method: .PUT, key: nil, body: body, payloadHash: hash))
+            _ = try await send(Call(method: .PUT, key: nil, body: body, payloadHash: hash), logger: logger)
         } catch {
             guard error.code == .bucketAlreadyOwnedByYou else { throw error }
         }

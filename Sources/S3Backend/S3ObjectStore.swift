@@ -1,6 +1,6 @@
 public import ObjectStore
 import Foundation
-import Logging
+public import Logging
 public import NIOCore
 public import S3
 public import StorageCore
@@ -38,36 +38,36 @@ public struct S3ObjectStore: ObjectStore {
     }
 
     /// Makes sure the bucket is usable: creates it when missing if `create`, else fails.
-    public func prepareBucket(create: Bool) async throws {
+    public func prepareBucket(create: Bool, logger: Logger) async throws {
         do {
-            try await client.headBucket()
+            try await client.headBucket(logger: logger)
             return
         } catch {
             guard create, error.status == 404 || error.code == .noSuchBucket else { throw error }
         }
-        try await client.createBucket()
+        try await client.createBucket(logger: logger)
     }
 
     // MARK: - Writes
 
     public func putObject<Body: AsyncSequence & Sendable>(
-        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String
+        _ key: String, body: Body, contentLength: Int64?, contentType: String, cacheControl: String, logger: Logger
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
         try checkKey(key)
         let reader = PartReader(body)
         do {
             if let length = contentLength, length <= Int64(partSize) {
                 _ = try await client.putObject(
-                    key, body: .streaming(reader.exactly(length), length: length), contentType: contentType, cacheControl: cacheControl)
+                    key, body: .streaming(reader.exactly(length), length: length), contentType: contentType, cacheControl: cacheControl, logger: logger)
             } else if let length = contentLength {
-                try await uploadStreamedParts(key, reader: reader, length: length, contentType: contentType, cacheControl: cacheControl)
+                try await uploadStreamedParts(key, reader: reader, length: length, contentType: contentType, cacheControl: cacheControl, logger: logger)
             } else {
                 var pending = try await reader.collect(upTo: partSize)
                 if reader.isFinished {
                     _ = try await client.putObject(
-                        key, body: .bytes(pending), contentType: contentType, cacheControl: cacheControl)
+                        key, body: .bytes(pending), contentType: contentType, cacheControl: cacheControl, logger: logger)
                 } else {
-                    try await uploadParts(key, contentType: contentType, cacheControl: cacheControl) { upload in
+                    try await uploadParts(key, contentType: contentType, cacheControl: cacheControl, logger: logger) { upload in
                         while pending.readableBytes > 0 {
                             // Only one part in memory: the sent one is released before the next is gathered.
                             do {
@@ -80,10 +80,10 @@ public struct S3ObjectStore: ObjectStore {
                     }
                 }
             }
-            return try await headObject(key)
+            return try await headObject(key, logger: logger)
         } catch {
             // The request may have completed before the answer was lost: never leave those bytes.
-            await discard(key)
+            await discard(key, logger: logger)
             // The body's own failure (client gone, size limit) explains an aborted transfer best.
             throw reader.failure ?? Self.translate(error)
         }
@@ -92,23 +92,23 @@ public struct S3ObjectStore: ObjectStore {
     /// Removes whatever a failed write to `key` may have left, now or once the backend is back:
     /// the object, and multipart uploads of the key whose creation answer was lost. Keys are
     /// version-unique, so nothing else can be writing to this one.
-    private func discard(_ key: String) async {
-        await cleanUp(.failedWrite(key))
+    private func discard(_ key: String, logger: Logger) async {
+        await cleanUp(.failedWrite(key), logger: logger)
     }
 
     /// Runs a multipart upload whose parts `produce` sends through `upload`; aborts on failure.
     private func uploadParts(
-        _ key: String, contentType: String, cacheControl: String,
+        _ key: String, contentType: String, cacheControl: String, logger: Logger,
         produce: (_ upload: (S3Client.Body) async throws -> Void) async throws -> Void
     ) async throws {
-        try await multipartUpload(key, contentType: contentType, cacheControl: cacheControl) { uploadID in
+        try await multipartUpload(key, contentType: contentType, cacheControl: cacheControl, logger: logger) { uploadID in
             var parts: [(number: Int, eTag: String)] = []
             try await produce { body in
                 guard parts.count < Self.maximumParts else {
                     throw ObjectStoreError(.io, "objects of more than \(Self.maximumParts) parts are not supported")
                 }
                 let number = parts.count + 1
-                parts.append((number, try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body)))
+                parts.append((number, try await client.uploadPart(key, uploadID: uploadID, partNumber: number, body: body, logger: logger)))
             }
             return parts
         }
@@ -118,10 +118,10 @@ public struct S3ObjectStore: ObjectStore {
     /// part's request starts once the previous part's bytes are all handed over, so the server
     /// finishing one part overlaps the next part's transfer (at most two requests at a time).
     private func uploadStreamedParts<Body>(
-        _ key: String, reader: PartReader<Body>, length: Int64, contentType: String, cacheControl: String
+        _ key: String, reader: PartReader<Body>, length: Int64, contentType: String, cacheControl: String, logger: Logger
     ) async throws {
         let client = self.client
-        try await multipartUpload(key, contentType: contentType, cacheControl: cacheControl) { uploadID in
+        try await multipartUpload(key, contentType: contentType, cacheControl: cacheControl, logger: logger) { uploadID in
             let size = max(Int64(partSize), (length + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
             var eTags: [Int: String] = [:]
             try await withThrowingTaskGroup(of: (Int, String).self) { group in
@@ -137,7 +137,7 @@ public struct S3ObjectStore: ObjectStore {
                     let partNumber = number
                     group.addTask {
                         defer { signal.finish() }
-                        return (partNumber, try await client.uploadPart(key, uploadID: uploadID, partNumber: partNumber, body: body))
+                        return (partNumber, try await client.uploadPart(key, uploadID: uploadID, partNumber: partNumber, body: body, logger: logger))
                     }
                     running += 1
                     for await _ in handedOver {}
@@ -155,73 +155,73 @@ public struct S3ObjectStore: ObjectStore {
     /// Creates a multipart upload, lets `uploadParts` send its parts and completes it with the
     /// parts returned. On failure the upload is aborted, now or (backend unreachable) once it is back.
     private func multipartUpload(
-        _ key: String, contentType: String, cacheControl: String,
+        _ key: String, contentType: String, cacheControl: String, logger: Logger,
         uploadParts: (_ uploadID: String) async throws -> [(number: Int, eTag: String)]
     ) async throws {
-        let uploadID = try await client.createMultipartUpload(key, contentType: contentType, cacheControl: cacheControl)
+        let uploadID = try await client.createMultipartUpload(key, contentType: contentType, cacheControl: cacheControl, logger: logger)
         do {
-            _ = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: try await uploadParts(uploadID))
+            _ = try await client.completeMultipartUpload(key, uploadID: uploadID, parts: try await uploadParts(uploadID), logger: logger)
         } catch {
-            await cleanUp(.multipart(key: key, uploadID: uploadID))
+            await cleanUp(.multipart(key: key, uploadID: uploadID), logger: logger)
             throw error
         }
     }
 
     /// Runs a clean-up now; if the backend fails, the durable queue retries it.
-    func cleanUp(_ cleanup: BackendCleanup) async {
+    func cleanUp(_ cleanup: BackendCleanup, logger: Logger) async {
         do {
-            try await perform(cleanup)
+            try await perform(cleanup, logger: logger)
         } catch {
-            await cleanups?.postpone([cleanup], after: error)
+            await cleanups?.postpone([cleanup], after: error, logger: logger)
         }
     }
 
-    public func perform(_ cleanup: BackendCleanup) async throws {
+    public func perform(_ cleanup: BackendCleanup, logger: Logger) async throws {
         switch cleanup {
         case .object, .prefix:
-            try await performDeletes(of: cleanup)
+            try await performDeletes(of: cleanup, logger: logger)
         case .failedWrite(let key):
-            try await abortUploads(of: key)
-            try await deleteObjects([key])
+            try await abortUploads(of: key, logger: logger)
+            try await deleteObjects([key], logger: logger)
         case .multipart(let key, let uploadID):
-            try await abort(uploadID, of: key)
+            try await abort(uploadID, of: key, logger: logger)
         }
     }
 
     /// Aborts every multipart upload of `key` (one whose creation answer was lost included).
-    private func abortUploads(of key: String) async throws {
+    private func abortUploads(of key: String, logger: Logger) async throws {
         let uploads: [(key: String, uploadID: String)]
         do {
-            uploads = try await client.listMultipartUploads(prefix: key)
+            uploads = try await client.listMultipartUploads(prefix: key, logger: logger)
         } catch {
             throw Self.translate(error)
         }
-        for upload in uploads where upload.key == key { try await abort(upload.uploadID, of: key) }
+        for upload in uploads where upload.key == key { try await abort(upload.uploadID, of: key, logger: logger) }
     }
 
     /// Aborts one multipart upload; one already aborted or completed is not an error.
-    private func abort(_ uploadID: String, of key: String) async throws {
+    private func abort(_ uploadID: String, of key: String, logger: Logger) async throws {
         do {
-            try await client.abortMultipartUpload(key, uploadID: uploadID)
+            try await client.abortMultipartUpload(key, uploadID: uploadID, logger: logger)
         } catch {
             if error.status != 404 { throw Self.translate(error) }
         }
     }
 
     public func listKeys(
-        under prefix: String, batchSize: Int, _ visit: ([StoredKey]) async throws -> Void
+        under prefix: String, batchSize: Int, logger: Logger, _ visit: ([StoredKey]) async throws -> Void
     ) async throws {
         var token: String?
         repeat {
-            let page = try await listPage(prefix + "/", token: token, maxKeys: min(max(batchSize, 1), 1000))
+            let page = try await listPage(prefix + "/", token: token, maxKeys: min(max(batchSize, 1), 1000), logger: logger)
             try await visit(page.entries.map { StoredKey(key: $0.key, lastModified: $0.lastModified) })
             token = page.nextContinuationToken
         } while token != nil
     }
 
-    private func listPage(_ prefix: String, token: String?, maxKeys: Int) async throws -> S3ListPage {
+    private func listPage(_ prefix: String, token: String?, maxKeys: Int, logger: Logger) async throws -> S3ListPage {
         do {
-            return try await client.listObjectsV2(prefix: prefix, continuationToken: token, maxKeys: maxKeys)
+            return try await client.listObjectsV2(prefix: prefix, continuationToken: token, maxKeys: maxKeys, logger: logger)
         } catch {
             throw Self.translate(error)
         }
@@ -229,16 +229,16 @@ public struct S3ObjectStore: ObjectStore {
 
     // MARK: - Reads
 
-    public func getObject(_ key: String, conditions: ReadConditions) async throws -> ObjectContent {
+    public func getObject(_ key: String, conditions: ReadConditions, logger: Logger) async throws -> ObjectContent {
         try checkKey(key)
         let download: S3Download
         do {
             download = try await client.getObject(
                 key, range: conditions.range?.headerValue, ifNoneMatch: conditions.ifNoneMatch,
-                ifModifiedSince: conditions.ifModifiedSince)
+                ifModifiedSince: conditions.ifModifiedSince, logger: logger)
         } catch {
             guard error.status == 416 || error.code == .invalidRange else { throw Self.translate(error) }
-            return ObjectContent(info: try await headObject(key), outcome: .rangeNotSatisfiable, body: .empty)
+            return ObjectContent(info: try await headObject(key, logger: logger), outcome: .rangeNotSatisfiable, body: .empty)
         }
         let info = Self.info(download.head)
         // Backends that ignore If-None-Match still answer 304 here.
@@ -251,10 +251,10 @@ public struct S3ObjectStore: ObjectStore {
         }
     }
 
-    public func headObject(_ key: String) async throws -> ObjectInfo {
+    public func headObject(_ key: String, logger: Logger) async throws -> ObjectInfo {
         try checkKey(key)
         do {
-            return Self.info(try await client.headObject(key))
+            return Self.info(try await client.headObject(key, logger: logger))
         } catch {
             throw Self.translate(error)
         }
@@ -262,26 +262,26 @@ public struct S3ObjectStore: ObjectStore {
 
     // MARK: - Deletes and copies
 
-    public func deleteObjects(_ keys: [String]) async throws {
+    public func deleteObjects(_ keys: [String], logger: Logger) async throws {
         guard !keys.isEmpty else { return }
         do {
-            try await client.deleteObjects(keys)
+            try await client.deleteObjects(keys, logger: logger)
         } catch {
             throw Self.translate(error)
         }
     }
 
-    public func deleteObjects(under prefix: String) async throws {
+    public func deleteObjects(under prefix: String, logger: Logger) async throws {
         try checkKey(prefix)
         do {
             // Each page is listed afresh after the previous one is deleted; a key that survives its
             // delete ends the walk rather than looping on it.
             var previousFirst: String?
             while true {
-                let page = try await client.listObjectsV2(prefix: prefix + "/")
+                let page = try await client.listObjectsV2(prefix: prefix + "/", logger: logger)
                 guard let first = page.entries.first?.key, first != previousFirst else { return }
                 previousFirst = first
-                try await client.deleteObjects(page.entries.map(\.key))
+                try await client.deleteObjects(page.entries.map(\.key), logger: logger)
             }
         } catch {
             throw Self.translate(error)
@@ -289,34 +289,34 @@ public struct S3ObjectStore: ObjectStore {
     }
 
     public func copyObject(
-        from source: String, to destination: String, contentType: String?, cacheControl: String?
+        from source: String, to destination: String, contentType: String?, cacheControl: String?, logger: Logger
     ) async throws -> ObjectInfo {
         try checkKey(source)
         try checkKey(destination)
         do {
-            let head = try await client.headObject(source)
+            let head = try await client.headObject(source, logger: logger)
             if head.size <= copyObjectLimit {
                 _ = try await client.copyObject(
                     from: source, to: destination, contentType: contentType ?? head.contentType,
-                    cacheControl: cacheControl ?? head.cacheControl)
+                    cacheControl: cacheControl ?? head.cacheControl, logger: logger)
             } else {
-                try await copyInParts(from: source, to: destination, size: head.size, head: head, contentType: contentType, cacheControl: cacheControl)
+                try await copyInParts(from: source, to: destination, size: head.size, head: head, contentType: contentType, cacheControl: cacheControl, logger: logger)
             }
-            return Self.info(try await client.headObject(destination))
+            return Self.info(try await client.headObject(destination, logger: logger))
         } catch {
-            await discard(destination)
+            await discard(destination, logger: logger)
             throw Self.translate(error)
         }
     }
 
     /// Copies a source over CopyObject's limit with UploadPartCopy, in parts of at most the limit.
     private func copyInParts(
-        from source: String, to destination: String, size: Int64, head: S3ObjectHead, contentType: String?, cacheControl: String?
+        from source: String, to destination: String, size: Int64, head: S3ObjectHead, contentType: String?, cacheControl: String?, logger: Logger
     ) async throws {
         let client = self.client
         try await multipartUpload(
             destination, contentType: contentType ?? head.contentType ?? "application/octet-stream",
-            cacheControl: cacheControl ?? head.cacheControl ?? "no-cache"
+            cacheControl: cacheControl ?? head.cacheControl ?? "no-cache", logger: logger
         ) { uploadID in
             let partSize = max(copyObjectLimit, (size + Int64(Self.maximumParts) - 1) / Int64(Self.maximumParts))
             var parts: [(number: Int, eTag: String)] = []
@@ -324,7 +324,7 @@ public struct S3ObjectStore: ObjectStore {
             while start < size {
                 let end = min(start + partSize, size) - 1
                 let eTag = try await client.uploadPartCopy(
-                    destination, uploadID: uploadID, partNumber: parts.count + 1, source: source, range: start...end)
+                    destination, uploadID: uploadID, partNumber: parts.count + 1, source: source, range: start...end, logger: logger)
                 parts.append((parts.count + 1, eTag))
                 start = end + 1
             }
@@ -332,9 +332,9 @@ public struct S3ObjectStore: ObjectStore {
         }
     }
 
-    public func checkHealth() async throws {
+    public func checkHealth(logger: Logger) async throws {
         do {
-            try await client.headBucket()
+            try await client.headBucket(logger: logger)
         } catch {
             throw Self.translate(error)
         }

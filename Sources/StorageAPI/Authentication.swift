@@ -1,5 +1,6 @@
 public import Auth
 import HTTPTypes
+import Logging
 import Hummingbird
 import StorageCore
 import StorageService
@@ -28,30 +29,30 @@ public struct Authenticator: Sendable {
     ///
     /// - Parameter requireHeader: routes validated by upstream's header schema answer a missing
     ///   header with a validation error; the others verify an empty token.
-    func caller(_ request: Request, requireHeader: Bool = true) async throws -> Caller {
+    func caller(_ request: Request, logger: Logger, requireHeader: Bool = true) async throws -> Caller {
         guard let token = Self.token(request) else {
             if requireHeader { throw StorageError.validation("headers must have required property 'authorization'") }
-            return try await verified("", request: request)
+            return try await verified("", request: request, logger: logger)
         }
-        return try await verified(token, request: request)
+        return try await verified(token, request: request, logger: logger)
     }
 
     /// The allow-invalid-JWT routes: a missing or invalid token reads as anonymous.
-    func optionalCaller(_ request: Request) async -> Caller {
+    func optionalCaller(_ request: Request, logger: Logger) async -> Caller {
         if let token = Self.token(request), let jwt = try? await verifier.verify(token) {
-            return Caller(jwt: jwt, request: facts(request))
+            return Caller(jwt: jwt, request: facts(request), logger: logger)
         }
-        return Caller(jwt: nil, request: facts(request))
+        return Caller(jwt: nil, request: facts(request), logger: logger)
     }
 
     /// A caller for routes that take no token at all (public reads).
-    func anonymous(_ request: Request) -> Caller {
-        Caller(jwt: nil, request: facts(request))
+    func anonymous(_ request: Request, logger: Logger) -> Caller {
+        Caller(jwt: nil, request: facts(request), logger: logger)
     }
 
-    private func verified(_ token: String, request: Request) async throws -> Caller {
+    private func verified(_ token: String, request: Request, logger: Logger) async throws -> Caller {
         do {
-            return Caller(jwt: try await verifier.verify(token), request: facts(request))
+            return Caller(jwt: try await verifier.verify(token), request: facts(request), logger: logger)
         } catch {
             throw StorageError.accessDenied(error.message)
         }

@@ -34,17 +34,19 @@ struct ObjectRoutes: Sendable {
 
     @Sendable func upload(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let upsert = request.headers[.xUpsert] == "true"
-        return try await store(request, upsert: upsert, operation: .objectUpload)
+        return try await store(request, context: context, upsert: upsert, operation: .objectUpload)
     }
 
     /// `PUT` always upserts (upstream creates missing objects too).
     @Sendable func update(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        try await store(request, upsert: true, operation: .objectUploadUpdate)
+        try await store(request, context: context, upsert: true, operation: .objectUploadUpdate)
     }
 
-    private func store(_ request: Request, upsert: Bool, operation: StorageOperation) async throws -> Response {
+    private func store(
+        _ request: Request, context: StorageRequestContext, upsert: Bool, operation: StorageOperation
+    ) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 1)
-        let caller = try await authenticator.caller(request)
+        let caller = try await authenticator.caller(request, logger: context.logger)
         try BucketName.validate(bucket)
         try ObjectKey.validate(key)
         let object = try await UploadBodies.upload(
@@ -59,7 +61,7 @@ struct ObjectRoutes: Sendable {
 
     @Sendable func deleteOne(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 1)
-        let caller = try await authenticator.caller(request)
+        let caller = try await authenticator.caller(request, logger: context.logger)
         try await service.deleteObject(bucketID: bucket, name: key, caller: caller)
         return Responses.message("Successfully deleted")
     }
@@ -67,7 +69,7 @@ struct ObjectRoutes: Sendable {
     @Sendable func deleteMany(_ request: Request, context: StorageRequestContext) async throws -> Response {
         if request.uri.path.hasSuffix("/") { _ = try Self.emptyKey(request) }
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 1)
-        let caller = try await authenticator.caller(request)
+        let caller = try await authenticator.caller(request, logger: context.logger)
         let body = try await JSONBody.read(request, context: context)
         let prefixes = try body.required("prefixes", body.stringArray("prefixes"))
         guard !prefixes.isEmpty else { throw StorageError.validation("body/prefixes must NOT have fewer than 1 items") }
@@ -77,7 +79,7 @@ struct ObjectRoutes: Sendable {
 
     @Sendable func listV1(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
-        let caller = try await authenticator.caller(request)
+        let caller = try await authenticator.caller(request, logger: context.logger)
         let body = try await JSONBody.read(request, context: context)
         var options = ListV1Query(prefix: try body.requiredString("prefix"))
         options.limit = try body.integer("limit", minimum: 1) ?? 100
@@ -103,7 +105,7 @@ struct ObjectRoutes: Sendable {
     @Sendable func listV2(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
         // Upstream has no header schema here: a missing token fails verification instead.
-        let caller = try await authenticator.caller(request, requireHeader: false)
+        let caller = try await authenticator.caller(request, logger: context.logger, requireHeader: false)
         let body = try await JSONBody.read(request, context: context, allowEmpty: true)
         var options = ListV2Options()
         options.prefix = try body.string("prefix") ?? ""
@@ -146,7 +148,7 @@ struct ObjectRoutes: Sendable {
     }
 
     @Sendable func copy(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request)
+        let caller = try await authenticator.caller(request, logger: context.logger)
         let body = try await JSONBody.read(request, context: context)
         let bucket = try body.requiredString("bucketId")
         let sourceKey = try body.requiredString("sourceKey")
@@ -167,7 +169,7 @@ struct ObjectRoutes: Sendable {
     }
 
     @Sendable func move(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request)
+        let caller = try await authenticator.caller(request, logger: context.logger)
         let body = try await JSONBody.read(request, context: context)
         let bucket = try body.requiredString("bucketId")
         try await service.moveObject(

@@ -36,8 +36,8 @@ struct ReadRoutes: Sendable {
 
     func register(on router: some RouterMethods<StorageRequestContext>) {
         for route in Self.downloads {
-            router.get(RouterPath(route.path)) { request, _ in try await download(request, route: route) }
-            router.head(RouterPath(route.path)) { request, _ in try await head(request, route: route) }
+            router.get(RouterPath(route.path)) { request, context in try await download(request, context: context, route: route) }
+            router.head(RouterPath(route.path)) { request, context in try await head(request, context: context, route: route) }
         }
         for route in Self.downloads + Self.infos {
             // The bucket-only form: InvalidKey with a trailing slash, not found without.
@@ -46,24 +46,24 @@ struct ReadRoutes: Sendable {
             router.head(bucketOnly) { request, _ in try ObjectRoutes.emptyKey(request) }
         }
         for route in Self.infos {
-            router.get(RouterPath(route.path)) { request, _ in try await info(request, route: route) }
+            router.get(RouterPath(route.path)) { request, context in try await info(request, context: context, route: route) }
             if route.access != .publicOnly {
-                router.head(RouterPath(route.path)) { request, _ in try await head(request, route: route) }
+                router.head(RouterPath(route.path)) { request, context in try await head(request, context: context, route: route) }
             }
         }
     }
 
-    func caller(_ request: Request, route: Route) async throws -> Caller {
+    func caller(_ request: Request, context: StorageRequestContext, route: Route) async throws -> Caller {
         switch route.access {
-        case .anyone: await authenticator.optionalCaller(request)
-        case .authenticated: try await authenticator.caller(request)
-        case .publicOnly, .signed, .caller: authenticator.anonymous(request)
+        case .anyone: await authenticator.optionalCaller(request, logger: context.logger)
+        case .authenticated: try await authenticator.caller(request, logger: context.logger)
+        case .publicOnly, .signed, .caller: authenticator.anonymous(request, logger: context.logger)
         }
     }
 
-    func download(_ request: Request, route: Route) async throws -> Response {
+    func download(_ request: Request, context: StorageRequestContext, route: Route) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: route.staticSegments)
-        let caller = try await caller(request, route: route)
+        let caller = try await caller(request, context: context, route: route)
         let download = try await service.download(
             bucketID: bucket, name: key, caller: caller, access: route.access, operation: route.operation,
             conditions: DownloadResponse.conditions(request))
@@ -71,9 +71,9 @@ struct ReadRoutes: Sendable {
     }
 
     /// Headers from the stored metadata only; the backend is not asked.
-    func head(_ request: Request, route: Route) async throws -> Response {
+    func head(_ request: Request, context: StorageRequestContext, route: Route) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: route.staticSegments)
-        let caller = try await caller(request, route: route)
+        let caller = try await caller(request, context: context, route: route)
         let object = try await service.findObject(
             bucketID: bucket, name: key, caller: caller, access: route.access, operation: route.operation)
         var response = DownloadResponse.head(object, request: request)
@@ -88,9 +88,9 @@ struct ReadRoutes: Sendable {
         if !transformation.isEmpty { headers[.xTransformations] = transformation.headerValue }
     }
 
-    func info(_ request: Request, route: Route) async throws -> Response {
+    func info(_ request: Request, context: StorageRequestContext, route: Route) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: route.staticSegments)
-        let caller = try await caller(request, route: route)
+        let caller = try await caller(request, context: context, route: route)
         let object = try await service.findObject(
             bucketID: bucket, name: key, caller: caller, access: route.access, operation: route.operation)
         var headers: HTTPFields = [:]

@@ -15,27 +15,27 @@ struct RenderRoutes: Sendable {
     let limits: ImageTransformation.Limits
 
     func register(on router: some RouterMethods<StorageRequestContext>) {
-        router.get("render/image/authenticated/:bucket/**") { request, _ in
+        router.get("render/image/authenticated/:bucket/**") { request, context in
             let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
-            let caller = try await authenticator.caller(request)
+            let caller = try await authenticator.caller(request, logger: context.logger)
             return try await render(
                 request, bucket: bucket, key: key, caller: caller, access: .authenticated,
                 operation: .renderAuthenticated, transformation: queryTransformation(request))
         }
-        router.get("render/image/public/:bucket/**") { request, _ in
+        router.get("render/image/public/:bucket/**") { request, context in
             let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
             return try await render(
-                request, bucket: bucket, key: key, caller: authenticator.anonymous(request), access: .publicOnly,
+                request, bucket: bucket, key: key, caller: authenticator.anonymous(request, logger: context.logger), access: .publicOnly,
                 operation: .renderPublic, transformation: queryTransformation(request))
         }
-        router.get("render/image/sign/:bucket/**") { request, _ in
+        router.get("render/image/sign/:bucket/**") { request, context in
             let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
             let claims = try await SignedAccess.verify(request, tokens: tokens, bucket: bucket, key: key, forRender: true)
             // The token carries the transformations; the query cannot change them.
             let transformation = ImageTransformation.fromTokenClaim(
                 claims.transformations ?? "", format: claims.format, limits: limits)
             return try await render(
-                request, bucket: bucket, key: key, caller: authenticator.anonymous(request), access: .signed,
+                request, bucket: bucket, key: key, caller: authenticator.anonymous(request, logger: context.logger), access: .signed,
                 operation: .renderSigned, transformation: transformation, expires: claims.expiresAt)
         }
     }

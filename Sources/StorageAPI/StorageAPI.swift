@@ -107,8 +107,8 @@ struct HealthRoutes: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: metricsText())))
         }
         router.get("version") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "0.1.0"))) }
-        router.get("health") { _, _ in
-            let (database, storage) = await service.health()
+        router.get("health") { _, context in
+            let (database, storage) = await service.health(logger: context.logger)
             let healthy = database == nil && storage == nil
             return Responses.json(
                 .object([

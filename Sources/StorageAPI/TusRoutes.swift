@@ -70,7 +70,7 @@ struct TusRoutes: Sendable {
     }
 
     func create(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Response {
-        let caller = try await jwtCaller(request, signed: signed)
+        let caller = try await jwtCaller(request, context: context, signed: signed)
         return try await Self.answer {
             try TusHeaders.checkVersion(request.headers[.tusResumable])
             let length = try TusHeaders.uploadLength(
@@ -81,7 +81,7 @@ struct TusRoutes: Sendable {
             let name = metadata["objectName"] ?? ""
             try BucketName.validate(bucket)
             try ObjectKey.validate(name)
-            let authority = try await self.authority(request, caller: caller, bucket: bucket, name: name)
+            let authority = try await self.authority(request, context: context, caller: caller, bucket: bucket, name: name)
             let creation = ResumableCreation(
                 bucketID: bucket, name: name, length: length,
                 contentType: metadata["contentType"].flatMap { $0.isEmpty ? nil : $0 },
@@ -145,21 +145,21 @@ struct TusRoutes: Sendable {
         _ request: Request, context: StorageRequestContext, signed: Bool, checks: () throws -> Checked,
         _ step: (ResumableUploadID, ResumableAuthority, Checked) async throws -> Response
     ) async throws -> Response {
-        let caller = try await jwtCaller(request, signed: signed)
+        let caller = try await jwtCaller(request, context: context, signed: signed)
         return try await Self.answer {
             try TusHeaders.checkVersion(request.headers[.tusResumable])
             let id = try uploadID(context)
             let checked = try checks()
-            let authority = try await authority(request, caller: caller, bucket: id.bucketID, name: id.name)
+            let authority = try await authority(request, context: context, caller: caller, bucket: id.bucketID, name: id.name)
             return try await step(id, authority, checked)
         }
     }
 
     /// `GET /upload/resumable/<id>`: progress as JSON, for dashboards (errors as the envelope).
     func progress(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Response {
-        let caller = try await jwtCaller(request, signed: signed)
+        let caller = try await jwtCaller(request, context: context, signed: signed)
         let id = try uploadID(context)
-        let authority = try await authority(request, caller: caller, bucket: id.bucketID, name: id.name)
+        let authority = try await authority(request, context: context, caller: caller, bucket: id.bucketID, name: id.name)
         let status = try await service.resumableUploadStatus(id, authority: authority)
         let members: [(String, JSONOutput)] = [
             ("id", .string(id.encoded)), ("bucketName", .string(id.bucketID)), ("objectName", .string(id.name)),
@@ -175,15 +175,17 @@ struct TusRoutes: Sendable {
     // MARK: - Parts of requests
 
     /// The JWT caller of unsigned routes; signed routes take their authority from the token.
-    private func jwtCaller(_ request: Request, signed: Bool) async throws -> Caller? {
-        signed ? nil : try await authenticator.caller(request)
+    private func jwtCaller(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Caller? {
+        signed ? nil : try await authenticator.caller(request, logger: context.logger)
     }
 
-    private func authority(_ request: Request, caller: Caller?, bucket: String, name: String) async throws -> ResumableAuthority {
+    private func authority(
+        _ request: Request, context: StorageRequestContext, caller: Caller?, bucket: String, name: String
+    ) async throws -> ResumableAuthority {
         if let caller { return .caller(caller) }
         guard let token = request.headers[.xSignature], !token.isEmpty else { throw TusErrors.missingSignature }
         let claims = try await tokens.verify(token, scope: .upload, url: "\(bucket)/\(name)")
-        return .signed(authenticator.anonymous(request), owner: claims.owner, upsert: claims.upsert)
+        return .signed(authenticator.anonymous(request, logger: context.logger), owner: claims.owner, upsert: claims.upsert)
     }
 
     private func uploadID(_ context: StorageRequestContext) throws -> ResumableUploadID {

@@ -22,19 +22,19 @@ enum ConfiguredBackend: Sendable {
     }
 
     /// The backend for `configuration`: an S3 client for the S3 modes, the directory otherwise.
-    static func make(_ configuration: ServerConfiguration, cleanups: any CleanupSink, logger: Logger) throws -> ConfiguredBackend {
+    static func make(_ configuration: ServerConfiguration, cleanups: any CleanupSink) throws -> ConfiguredBackend {
         if let s3 = configuration.s3 {
             var settings = S3Configuration(
                 endpoint: s3.endpoint, region: s3.region, bucket: configuration.s3Bucket, accessKey: s3.accessKey,
                 secretKey: s3.secretKey, forcePathStyle: s3.forcePathStyle)
             settings.maximumConnections = s3.maximumConnections
             return .s3(S3ObjectStore(
-                client: S3Client(configuration: settings, logger: logger), partSize: s3.partSize, cleanups: cleanups))
+                client: S3Client(configuration: settings), partSize: s3.partSize, cleanups: cleanups))
         }
         let root = URL(fileURLWithPath: configuration.fileStoragePath, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
             .standardizedFileURL.path
         do {
-            return .file(try FileObjectStore(root: root, bucket: configuration.s3Bucket, logger: logger))
+            return .file(try FileObjectStore(root: root, bucket: configuration.s3Bucket))
         } catch {
             throw StartupError("FILE_STORAGE_BACKEND_PATH \(root) is not usable: \(error)")
         }
@@ -49,7 +49,7 @@ enum ConfiguredBackend: Sendable {
             if removed > 0 { logger.info("removed abandoned partial uploads", metadata: ["count": "\(removed)"]) }
         case .s3(let store):
             do {
-                try await store.prepareBucket(create: configuration.storageMode == .selfHosted)
+                try await store.prepareBucket(create: configuration.storageMode == .selfHosted, logger: logger)
             } catch {
                 let bucket = "S3 bucket \(configuration.s3Bucket) at \(configuration.s3?.endpoint.absoluteString ?? "")"
                 let hint: String

@@ -58,20 +58,19 @@ public enum StorageServer {
         let database = StorageDatabase(configuration: configuration.database, logger: logger)
         let serviceKey = try roleKeys(configuration).service
         // Last of what can throw: once made, an S3 backend's HTTP client must be shut down.
-        let backend = try ConfiguredBackend.make(
-            configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
+        let backend = try ConfiguredBackend.make(configuration, cleanups: DurableCleanupSink(database: database))
         let service = StorageService(
             database: database, store: backend.store,
             settings: StorageSettings(
                 tenantID: configuration.tenantID, uploadFileSizeLimit: configuration.uploadFileSizeLimit,
-                serviceKey: serviceKey),
-            logger: logger)
+                serviceKey: serviceKey))
         let outcome: Result<ReconcileSummary, any Error>
         do {
             outcome = .success(try await withThrowingTaskGroup { group in
                 group.addTask { try await database.run() }
                 defer { group.cancelAll() }
-                return try await service.reconcile(dryRun: dryRun, minimumAge: minimumAge, report: report)
+                return try await service.reconcile(
+                    dryRun: dryRun, minimumAge: minimumAge, logger: BackgroundJob.logger(logger, job: "reconcile"), report: report)
             })
         } catch {
             outcome = .failure(error)
@@ -129,8 +128,7 @@ public enum StorageServer {
         }
         let images = try makeRenderPool(configuration)
         // Last of what can throw: once made, an S3 backend's HTTP client must be shut down.
-        let backend = try ConfiguredBackend.make(
-            configuration, cleanups: DurableCleanupSink(database: database, logger: logger), logger: logger)
+        let backend = try ConfiguredBackend.make(configuration, cleanups: DurableCleanupSink(database: database))
         // Ends when the migrations have run: the drainer needs its table.
         let migrated = AsyncStream<Never>.makeStream()
         let imageLimits = ImageTransformation.Limits(
@@ -146,7 +144,7 @@ public enum StorageServer {
                     limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled,
                     cacheMaximumBytes: configuration.imageCacheMaximumBytes),
                 cleanupGrace: .milliseconds(configuration.cleanupGraceMilliseconds)),
-            images: images, logger: logger)
+            images: images)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
             tokens: tokens,
@@ -171,7 +169,8 @@ public enum StorageServer {
             BackendCleanupDrainer(
                 service: service, interval: .milliseconds(configuration.cleanupIntervalMilliseconds),
                 ready: migrated.stream, logger: logger),
-            ResumableUploadSweeper(service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds)))
+            ResumableUploadSweeper(
+                service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds), logger: logger))
         if let images { application.addServices(images) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
@@ -215,9 +214,12 @@ struct BackendCleanupDrainer: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             guard !Task.isShuttingDownGracefully else { return }
+            // Each pass logs under its own id, on its lines and on the statements and backend calls it makes.
+            let logger = BackgroundJob.logger(logger, job: "cleanup-drainer")
             do {
                 // A full batch means more may be due: go on at once.
-                while try await service.drainCleanups(limit: Self.batchSize) == Self.batchSize, !Task.isShuttingDownGracefully {}
+                while try await service.drainCleanups(limit: Self.batchSize, logger: logger) == Self.batchSize,
+                    !Task.isShuttingDownGracefully {}
             } catch {
                 logger.warning("backend clean-up drain failed", metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -230,13 +232,25 @@ struct BackendCleanupDrainer: Service {
 struct ResumableUploadSweeper: Service {
     let service: StorageService
     let interval: Duration
+    let logger: Logger
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             guard !Task.isShuttingDownGracefully else { return }
-            await service.sweepResumableUploads()
+            await service.sweepResumableUploads(logger: BackgroundJob.logger(logger, job: "resumable-sweeper"))
         }
+    }
+}
+
+/// Loggers of work no request drives: each pass of a background job gets its own id
+/// (`job`, `job_id`), as a request has its `request_id`, so one grep shows the whole pass.
+enum BackgroundJob {
+    static func logger(_ base: Logger, job: String) -> Logger {
+        var logger = base
+        logger[metadataKey: "job"] = .string(job)
+        logger[metadataKey: "job_id"] = .string(UUID().uuidString.lowercased())
+        return logger
     }
 }
 

@@ -8,21 +8,19 @@ import Synchronization
 /// short back-off. Given to the S3 store, which has no database of its own.
 public struct DurableCleanupSink: CleanupSink {
     let database: StorageDatabase
-    let logger: Logger
 
     /// How long a postponed clean-up waits before a drainer retries it.
     static let retryDelay: Duration = .seconds(2)
 
-    public init(database: StorageDatabase, logger: Logger) {
+    public init(database: StorageDatabase) {
         self.database = database
-        self.logger = logger
     }
 
-    public func postpone(_ cleanups: [BackendCleanup], after error: any Error) async {
+    public func postpone(_ cleanups: [BackendCleanup], after error: any Error, logger: Logger) async {
         logger.warning("backend clean-up failed; queued for retry", metadata: [
             "keys": "\(cleanups.map(\.key))", "error": "\(String(reflecting: error))"])
         do {
-            try await database.enqueueCleanups(cleanups, dueIn: Self.retryDelay)
+            try await database.enqueueCleanups(cleanups, dueIn: Self.retryDelay, logger: logger)
         } catch {
             // Both the backend and Postgres failed: `storage-api reconcile` finds these bytes.
             logger.error("could not queue a backend clean-up; reconcile will find the bytes", metadata: [
@@ -44,7 +42,6 @@ struct BackendJanitor: Sendable {
     let sink: DurableCleanupSink
     /// How long the request has to do its clean-ups before a drainer may.
     let grace: Duration
-    let logger: Logger
 
     /// How long a drainer's claim keeps other drainers off a clean-up (one that died holding it
     /// delays the clean-up by this much; two doing it at once is harmless).
@@ -61,13 +58,13 @@ struct BackendJanitor: Sendable {
     /// the rest stay for a drainer.
     func finish(_ queued: [QueuedCleanup], logger: Logger) async {
         guard !queued.isEmpty else { return }
-        let (done, failed) = await perform(queued)
+        let (done, failed) = await perform(queued, logger: logger)
         for (item, error) in failed {
             logger.warning("backend clean-up failed; a drainer retries it", metadata: [
                 "key": "\(item.cleanup.key)", "error": "\(String(reflecting: error))"])
         }
         do {
-            try await database.forgetCleanups(done)
+            try await database.forgetCleanups(done, logger: logger)
         } catch {
             // Done twice later is harmless: every clean-up is idempotent.
             logger.warning("could not forget finished clean-ups", metadata: ["error": "\(String(reflecting: error))"])
@@ -75,12 +72,12 @@ struct BackendJanitor: Sendable {
     }
 
     /// Does each clean-up; returns the ids done and the ones that failed, with why.
-    private func perform(_ items: [QueuedCleanup]) async -> (done: [Int64], failed: [(QueuedCleanup, any Error)]) {
+    private func perform(_ items: [QueuedCleanup], logger: Logger) async -> (done: [Int64], failed: [(QueuedCleanup, any Error)]) {
         var done: [Int64] = []
         var failed: [(QueuedCleanup, any Error)] = []
         for item in items {
             do {
-                try await store.perform(item.cleanup)
+                try await store.perform(item.cleanup, logger: logger)
                 done.append(item.id)
             } catch {
                 failed.append((item, error))
@@ -91,33 +88,33 @@ struct BackendJanitor: Sendable {
 
     /// Removes bytes no row ever referred to (a write whose row was not committed): now, or
     /// through the queue when the backend fails.
-    func discard(_ cleanups: [BackendCleanup]) async {
+    func discard(_ cleanups: [BackendCleanup], logger: Logger) async {
         var failed: [BackendCleanup] = []
         var lastError: (any Error)?
         for cleanup in cleanups {
             do {
-                try await store.perform(cleanup)
+                try await store.perform(cleanup, logger: logger)
             } catch {
                 failed.append(cleanup)
                 lastError = error
             }
         }
-        if let lastError { await sink.postpone(failed, after: lastError) }
+        if let lastError { await sink.postpone(failed, after: lastError, logger: logger) }
     }
 
     /// One drainer round: claims up to `limit` due clean-ups, does them, forgets the done ones
     /// and puts the failed ones back with a longer back-off. Returns how many it claimed.
-    func drain(limit: Int) async throws -> Int {
-        let claimed = try await database.claimDueCleanups(limit: limit, lease: Self.claimLease)
-        let (done, failed) = await perform(claimed)
+    func drain(limit: Int, logger: Logger) async throws -> Int {
+        let claimed = try await database.claimDueCleanups(limit: limit, lease: Self.claimLease, logger: logger)
+        let (done, failed) = await perform(claimed, logger: logger)
         for (item, error) in failed {
             let delay = Self.backoff(attempts: item.attempts)
             logger.warning("queued backend clean-up failed", metadata: [
                 "key": "\(item.cleanup.key)", "attempts": "\(item.attempts)", "retryInMs": "\(delay.components.seconds * 1000)",
                 "error": "\(String(reflecting: error))"])
-            try await database.rescheduleCleanup(item, after: delay, error: String(describing: error))
+            try await database.rescheduleCleanup(item, after: delay, error: String(describing: error), logger: logger)
         }
-        try await database.forgetCleanups(done)
+        try await database.forgetCleanups(done, logger: logger)
         if !done.isEmpty { logger.info("queued backend clean-ups done", metadata: ["count": "\(done.count)"]) }
         return claimed.count
     }
@@ -152,8 +149,8 @@ extension StorageService {
         }
     }
 
-    /// One round of the clean-up drainer (see `BackendJanitor.drain`).
-    public func drainCleanups(limit: Int = 100) async throws -> Int {
-        try await janitor.drain(limit: limit)
+    /// One round of the clean-up drainer (see `BackendJanitor.drain`); `logger` is the round's.
+    public func drainCleanups(limit: Int = 100, logger: Logger) async throws -> Int {
+        try await janitor.drain(limit: limit, logger: logger)
     }
 }

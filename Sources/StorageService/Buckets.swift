@@ -129,7 +129,7 @@ extension StorageService {
                 let rows = try await transaction.deleteObjects(ids: ids)
                 return (ids, try await janitor.record(freedBytes(rows), in: transaction))
             }
-            await janitor.finish(scanned.freed, logger: logger)
+            await janitor.finish(scanned.freed, logger: caller.logger)
             guard scanned.ids.count == Self.deleteBatchSize, let last = scanned.ids.last else { break }
             cursor = last
         }

@@ -1,5 +1,6 @@
 public import Auth
 import Database
+public import Logging
 public import StorageCore
 
 /// Facts about the HTTP request that policies may read (`request.headers`, `request.method`,
@@ -23,10 +24,14 @@ public struct Caller: Sendable {
     /// The verified token; `nil` for an anonymous caller.
     public let jwt: VerifiedJWT?
     public let request: RequestFacts
+    /// The request's logger (it carries the request id): every line logged on the caller's
+    /// behalf, in the service, the database and the backend, goes through it.
+    public let logger: Logger
 
-    public init(jwt: VerifiedJWT?, request: RequestFacts) {
+    public init(jwt: VerifiedJWT?, request: RequestFacts, logger: Logger) {
         self.jwt = jwt
         self.request = request
+        self.logger = logger
     }
 
     public var isAnonymous: Bool { jwt == nil }
@@ -40,6 +45,7 @@ public struct Caller: Sendable {
         DatabaseSession(
             role: role, jwt: jwt?.token ?? "", sub: jwt?.sub ?? "",
             claims: jwt?.payload ?? #"{"role":"anon"}"#,
-            headers: request.headers, method: request.method, path: request.path, operation: operation)
+            headers: request.headers, method: request.method, path: request.path, operation: operation,
+            logger: logger)
     }
 }

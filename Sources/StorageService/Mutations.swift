@@ -53,7 +53,7 @@ extension StorageService {
             }
             return try await janitor.record(freedBytes([row]), in: transaction)
         }
-        await janitor.finish(freed, logger: logger)
+        await janitor.finish(freed, logger: caller.logger)
     }
 
     /// Deletes the named objects the caller may delete, in batches; missing or invisible names are
@@ -69,7 +69,7 @@ extension StorageService {
                 let rows = try await transaction.deleteObjects(bucketID: bucketID, names: batch)
                 return (rows, try await janitor.record(freedBytes(rows), in: transaction))
             }
-            await janitor.finish(freed, logger: logger)
+            await janitor.finish(freed, logger: caller.logger)
             deleted += rows
         }
         return deleted
@@ -106,7 +106,7 @@ extension StorageService {
             info = try await store.copyObject(
                 from: backendKey(source), to: destinationKey,
                 contentType: request.copyMetadata ? nil : probe.mimeType,
-                cacheControl: request.copyMetadata ? nil : probe.cacheControl)
+                cacheControl: request.copyMetadata ? nil : probe.cacheControl, logger: caller.logger)
         } catch {
             throw backendFailure(error, name: request.sourceKey)
         }
@@ -161,7 +161,7 @@ extension StorageService {
         let newKey = backendKey(bucketID: destinationBucket, name: destinationKey, version: version)
         let info: ObjectInfo
         do {
-            info = try await store.copyObject(from: backendKey(source), to: newKey, contentType: nil, cacheControl: nil)
+            info = try await store.copyObject(from: backendKey(source), to: newKey, contentType: nil, cacheControl: nil, logger: caller.logger)
         } catch {
             throw backendFailure(error, name: sourceKey)
         }
@@ -190,9 +190,9 @@ extension StorageService {
                 }
                 return try await janitor.record(freedBytes([source]), in: transaction)
             }
-            await janitor.finish(freed, logger: logger)
+            await janitor.finish(freed, logger: caller.logger)
         } catch {
-            await janitor.discard([.object(newKey)])
+            await janitor.discard([.object(newKey)], logger: caller.logger)
             throw error
         }
     }

@@ -59,7 +59,7 @@ extension StorageService {
         let object = try await findObject(
             bucketID: bucketID, name: name, caller: caller, access: access, operation: operation)
         do {
-            let content = try await store.getObject(backendKey(object), conditions: conditions)
+            let content = try await store.getObject(backendKey(object), conditions: conditions, logger: caller.logger)
             return ObjectDownload(object: object, content: content)
         } catch {
             throw backendFailure(error, name: name)

@@ -1,5 +1,6 @@
 import Database
 import Foundation
+public import Logging
 import ObjectStore
 import StorageCore
 
@@ -33,20 +34,20 @@ extension StorageService {
     /// reported. Keys younger than `minimumAge` are never strays: between an upload's last
     /// byte and its row's COMMIT, its bytes exist without a row.
     public func reconcile(
-        dryRun: Bool, minimumAge: Duration, report: @Sendable (ReconcileFinding) -> Void
+        dryRun: Bool, minimumAge: Duration, logger: Logger, report: @Sendable (ReconcileFinding) -> Void
     ) async throws -> ReconcileSummary {
         var summary = ReconcileSummary()
         let cutoff = Date().addingTimeInterval(-Double(minimumAge.components.seconds))
         let tenant = settings.tenantID
         for area in [StoredArea.objects(tenant), .renders(tenant), .resumable(tenant)] {
-            try await store.listKeys(under: area.prefix, batchSize: 500) { batch in
+            try await store.listKeys(under: area.prefix, batchSize: 500, logger: logger) { batch in
                 summary.keysChecked += batch.count
                 let old = batch.filter { ($0.lastModified ?? .distantFuture) < cutoff }.map(\.key)
                 summary.keysTooYoung += batch.count - old.count
-                let strays = try await self.strays(among: old, in: area, summary: &summary)
+                let strays = try await self.strays(among: old, in: area, summary: &summary, logger: logger)
                 summary.strays += strays.count
                 if !dryRun, !strays.isEmpty {
-                    try await store.deleteObjects(strays)
+                    try await store.deleteObjects(strays, logger: logger)
                     summary.removed += strays.count
                 }
                 for key in strays { report(.stray(key: key, removed: !dryRun)) }
@@ -54,11 +55,11 @@ extension StorageService {
         }
         var after: UUID?
         while true {
-            let rows = try await database.objectRows(after: after, limit: 500)
+            let rows = try await database.objectRows(after: after, limit: 500, logger: logger)
             guard let last = rows.last else { break }
             after = last.id
             summary.rowsChecked += rows.count
-            for (row, key) in try await missingBytes(rows) {
+            for (row, key) in try await missingBytes(rows, logger: logger) {
                 summary.missing += 1
                 report(.missing(bucketID: row.bucketID, name: row.name, key: key))
             }
@@ -67,28 +68,28 @@ extension StorageService {
     }
 
     /// The keys of `keys` (all in `area`) that nothing refers to.
-    private func strays(among keys: [String], in area: StoredArea, summary: inout ReconcileSummary) async throws -> [String] {
+    private func strays(among keys: [String], in area: StoredArea, summary: inout ReconcileSummary, logger: Logger) async throws -> [String] {
         guard !keys.isEmpty else { return [] }
         // A queued clean-up names the key itself, or for renders the version's variant folder.
         let owners = Dictionary(keys.map { ($0, area.cleanupKey(of: $0)) }, uniquingKeysWith: { first, _ in first })
-        let queued = try await database.keysWithQueuedCleanups(Array(Set(owners.values)))
+        let queued = try await database.keysWithQueuedCleanups(Array(Set(owners.values)), logger: logger)
         let unqueued = keys.filter { !queued.contains(owners[$0] ?? $0) }
         summary.keysQueued += keys.count - unqueued.count
         switch area {
         case .objects, .renders:
             var candidates: [String: [StoredVersion]] = [:]
             for key in unqueued { candidates[key] = area.versions(of: key) }
-            let referenced = try await database.referencedVersions(Array(Set(candidates.values.flatMap { $0 })))
+            let referenced = try await database.referencedVersions(Array(Set(candidates.values.flatMap { $0 })), logger: logger)
             return unqueued.filter { key in !(candidates[key] ?? []).contains(where: referenced.contains) }
         case .resumable:
             let versions = Dictionary(unqueued.map { ($0, area.resumableVersion(of: $0)) }, uniquingKeysWith: { first, _ in first })
-            let live = try await database.resumableVersions(Array(Set(versions.values.compactMap { $0 })))
+            let live = try await database.resumableVersions(Array(Set(versions.values.compactMap { $0 })), logger: logger)
             return unqueued.filter { key in versions[key].flatMap { $0 }.map { !live.contains($0) } ?? true }
         }
     }
 
     /// The rows of `rows` whose bytes the backend does not have, eight HEADs at a time.
-    private func missingBytes(_ rows: [StoredObjectRow]) async throws -> [(StoredObjectRow, String)] {
+    private func missingBytes(_ rows: [StoredObjectRow], logger: Logger) async throws -> [(StoredObjectRow, String)] {
         let store = self.store
         let keys = rows.map { backendKey(bucketID: $0.bucketID, name: $0.name, version: $0.version) }
         var missing: [(StoredObjectRow, String)] = []
@@ -100,7 +101,7 @@ extension StorageService {
                 next += 1
                 group.addTask {
                     do {
-                        _ = try await store.headObject(keys[index])
+                        _ = try await store.headObject(keys[index], logger: logger)
                         return (index, false)
                     } catch let error as ObjectStoreError where error.code == .notFound {
                         return (index, true)

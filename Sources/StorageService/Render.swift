@@ -1,5 +1,6 @@
 public import Foundation
 import ImageTransform
+import Logging
 import NIOCore
 public import ObjectStore
 public import StorageCore
@@ -81,6 +82,7 @@ extension StorageService {
         transformation: ImageTransformation, accept: String?
     ) async throws -> RenderedObject {
         guard let images else { throw StorageError.renderingDisabled }
+        let logger = caller.logger
         let object = try await findObject(
             bucketID: bucketID, name: name, caller: caller, access: access, operation: operation)
         let (choice, negotiated) = RenderFormatChoice.resolve(transformation.format, accept: accept)
@@ -88,10 +90,10 @@ extension StorageService {
         let cacheKey = isRenderCacheable(object)
             ? renderPrefix(object) + "/" + Self.variantName(transformation, choice: choice, quality: quality) : nil
 
-        if let cacheKey, let cached = try? await store.getObject(cacheKey, conditions: ReadConditions()) {
+        if let cacheKey, let cached = try? await store.getObject(cacheKey, conditions: ReadConditions(), logger: logger) {
             ServiceMetrics.render(.cacheHit)
             do {
-                try await database.touchRenderVariant(cacheKey)
+                try await database.touchRenderVariant(cacheKey, logger: logger)
             } catch {
                 logger.warning("could not mark a rendered variant used", metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -110,7 +112,7 @@ extension StorageService {
         let rendered: RenderedImage
         do {
             rendered = try await images.withSlot { blocking in
-                let path = try await spool(sourceKey, name: name, limit: limit, blocking: blocking)
+                let path = try await spool(sourceKey, name: name, limit: limit, blocking: blocking, logger: logger)
                 defer { try? FileManager.default.removeItem(atPath: path) }
                 let source = ImageSource.file(path)
                 let image = try await blocking.run { try ImageRenderer.probe(source) }
@@ -131,7 +133,7 @@ extension StorageService {
 
         ServiceMetrics.render(.rendered)
         let lastModified = Date()
-        if let cacheKey { await keepVariant(rendered, at: cacheKey) }
+        if let cacheKey { await keepVariant(rendered, at: cacheKey, logger: logger) }
         let bytes = rendered.bytes
         return RenderedObject(
             object: object, body: ByteStream.single(bytes), contentLength: Int64(bytes.readableBytes),
@@ -139,26 +141,26 @@ extension StorageService {
     }
 
     /// Stores a variant and records its size; evicts what the cache bound no longer holds.
-    private func keepVariant(_ rendered: RenderedImage, at key: String) async {
+    private func keepVariant(_ rendered: RenderedImage, at key: String, logger: Logger) async {
         let size = Int64(rendered.bytes.readableBytes)
         // A variant bigger than the whole cache would only evict everything else.
         guard size <= settings.render.cacheMaximumBytes else { return }
         do {
             _ = try await store.putObject(
                 key, body: ByteStream.single(rendered.bytes), contentLength: size,
-                contentType: rendered.format.contentType, cacheControl: "no-cache")
+                contentType: rendered.format.contentType, cacheControl: "no-cache", logger: logger)
         } catch {
             logger.warning("could not keep a rendered variant", metadata: ["key": "\(key)", "error": "\(error)"])
             return
         }
         do {
             let evicted = try await database.recordRenderVariant(
-                key, bytes: size, maximumBytes: settings.render.cacheMaximumBytes)
-            await janitor.discard(evicted.map { .object($0) })
+                key, bytes: size, maximumBytes: settings.render.cacheMaximumBytes, logger: logger)
+            await janitor.discard(evicted.map { .object($0) }, logger: logger)
         } catch {
             // Unrecorded, the variant is outside the bound: remove it rather than keep it untracked.
             logger.warning("could not record a rendered variant", metadata: ["key": "\(key)", "error": "\(String(reflecting: error))"])
-            await janitor.discard([.object(key)])
+            await janitor.discard([.object(key)], logger: logger)
         }
     }
 
@@ -166,11 +168,11 @@ extension StorageService {
     /// decodes: memory per render stays small whatever the source's size. The first bytes are
     /// checked first, so a source that is not an image is refused before the rest is read.
     private func spool(
-        _ key: String, name: String, limit: Int64, blocking: RenderPool.BlockingRunner
+        _ key: String, name: String, limit: Int64, blocking: RenderPool.BlockingRunner, logger: Logger
     ) async throws -> String {
         let content: ObjectContent
         do {
-            content = try await store.getObject(key, conditions: ReadConditions())
+            content = try await store.getObject(key, conditions: ReadConditions(), logger: logger)
         } catch {
             throw backendFailure(error, name: name)
         }

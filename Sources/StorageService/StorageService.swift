@@ -54,21 +54,21 @@ public struct StorageService: Sendable {
     /// The image workers; nil when image transformation is disabled.
     let images: RenderPool?
     let uploads: UploadGate
-    let logger: Logger
 
+    /// The service keeps no logger of its own: each use case logs on the logger it is given
+    /// (the request's, via `Caller`, or a background job's), so every line carries that id.
     public init(
         database: StorageDatabase, store: any ObjectStore, settings: StorageSettings,
-        images: RenderPool? = nil, logger: Logger
+        images: RenderPool? = nil
     ) {
         self.janitor = BackendJanitor(
-            database: database, store: store, sink: DurableCleanupSink(database: database, logger: logger),
-            grace: settings.cleanupGrace, logger: logger)
+            database: database, store: store, sink: DurableCleanupSink(database: database),
+            grace: settings.cleanupGrace)
         self.images = images
         self.uploads = UploadGate(maximum: settings.maximumConcurrentUploads)
         self.database = database
         self.store = store
         self.settings = settings
-        self.logger = logger
     }
 
     /// The global size limit, for routes that report it.
@@ -116,11 +116,10 @@ public struct StorageService: Sendable {
 
     /// Checks Postgres and the backend for `/health`: the failing part in a few words (the
     /// detail, with its paths and hosts, is logged).
-    public func health() async -> (database: String?, storage: String?) {
-        let logger = self.logger
+    public func health(logger: Logger) async -> (database: String?, storage: String?) {
         async let databaseProblem: String? = {
             do {
-                try await database.ping()
+                try await database.ping(logger: logger)
                 return nil
             } catch {
                 logger.warning("health check: the database failed", metadata: ["error": "\(String(reflecting: error))"])
@@ -129,7 +128,7 @@ public struct StorageService: Sendable {
         }()
         async let storageProblem: String? = {
             do {
-                try await store.checkHealth()
+                try await store.checkHealth(logger: logger)
                 return nil
             } catch {
                 logger.warning("health check: the storage backend failed", metadata: ["error": "\(String(reflecting: error))"])

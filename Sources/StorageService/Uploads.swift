@@ -175,7 +175,7 @@ extension StorageService {
             info = try await uploads.admit {
                 try await store.putObject(
                     key, body: ByteLimitedSequence(request.body, limit: limit), contentLength: request.exactLength,
-                    contentType: request.mimeType, cacheControl: request.cacheControl)
+                    contentType: request.mimeType, cacheControl: request.cacheControl, logger: caller.logger)
             }
         } catch {
             throw backendFailure(error, name: request.name)
@@ -217,12 +217,12 @@ extension StorageService {
                 guard let previous, previous.version != write.version else { return (row, [QueuedCleanup]()) }
                 return (row, try await janitor.record(freedBytes([previous]), in: transaction))
             }
-            await janitor.finish(freed, logger: logger)
+            await janitor.finish(freed, logger: session.logger)
             return row
         } catch let error as ResumableLeaseLost {
             throw error
         } catch {
-            if discardOnFailure { await janitor.discard([.object(newKey)]) }
+            if discardOnFailure { await janitor.discard([.object(newKey)], logger: session.logger) }
             throw error
         }
     }

@@ -10,10 +10,11 @@ extension DatabaseSession {
     static func user(_ sub: String, role: String = "authenticated", operation: StorageOperation? = nil) -> DatabaseSession {
         DatabaseSession(
             role: role, jwt: "token-\(sub)", sub: sub, claims: #"{"role":"\#(role)","sub":"\#(sub)"}"#,
-            headers: #"{"x-test":"yes"}"#, method: "POST", path: "/object/b/x?y=1", operation: operation)
+            headers: #"{"x-test":"yes"}"#, method: "POST", path: "/object/b/x?y=1", operation: operation,
+            logger: ScratchDatabase.logger)
     }
 
-    static let service = DatabaseSession(role: "service_role", jwt: "", sub: "", claims: #"{"role":"service_role"}"#)
+    static let service = DatabaseSession(role: "service_role", jwt: "", sub: "", claims: #"{"role":"service_role"}"#, logger: ScratchDatabase.logger)
 }
 
 extension Transaction {
@@ -100,7 +101,7 @@ struct SessionIntegrationTests {
             }
             // Pooled connections keep the settings' names with empty values: the helpers read NULL.
             for _ in 0..<4 {
-                try await database.transaction(DatabaseSession(role: "anon", jwt: "", sub: "", claims: "")) { transaction async throws in
+                try await database.transaction(DatabaseSession(role: "anon", jwt: "", sub: "", claims: "", logger: ScratchDatabase.logger)) { transaction async throws in
                     #expect(try await transaction.scalar("SELECT current_user::text") == "anon")
                     #expect(try await transaction.scalar("SELECT auth.uid()::text") == nil)
                     #expect(try await transaction.scalar("SELECT auth.jwt()::text") == nil)
@@ -255,7 +256,7 @@ struct SessionIntegrationTests {
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await database.run() }
             defer { group.cancelAll() }
-            await #expect { try await database.ping() } throws: { error in
+            await #expect { try await database.ping(logger: ScratchDatabase.logger) } throws: { error in
                 guard let error = error as? StorageError else { return false }
                 return error.code == .databaseTimeout && error.httpStatus == 544
             }

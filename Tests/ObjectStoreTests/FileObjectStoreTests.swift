@@ -9,6 +9,8 @@ import Testing
 @testable import ObjectStore
 @testable import S3Backend
 
+private let logger = Logger(label: "tests")
+
 @Suite struct FilePathMappingTests {
     let mapping = FilePathMapping(root: "/srv/storage/stub")
 
@@ -88,7 +90,7 @@ struct ScriptedBody: AsyncSequence, Sendable {
 
     init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("file-store-\(UUID().uuidString)").path
-        store = try FileObjectStore(root: root, bucket: "stub", logger: Logger(label: "test"))
+        store = try FileObjectStore(root: root, bucket: "stub")
     }
 
     func temporaryFiles() throws -> [String] {
@@ -98,7 +100,7 @@ struct ScriptedBody: AsyncSequence, Sendable {
     @Test func bytesLandAtUpstreamsLayoutWithAttributes() async throws {
         _ = try await store.putObject(
             "t/b/photo.png/v1", body: ScriptedBody(chunks: [ByteBuffer(string: "12345")]), contentLength: 5,
-            contentType: "image/png", cacheControl: "max-age=60")
+            contentType: "image/png", cacheControl: "max-age=60", logger: logger)
         #expect(try FileManager.default.attributesOfItem(atPath: root + "/stub/t/b/photo.png/v1")[.size] as? Int == 5)
         #expect(try temporaryFiles().isEmpty)
     }
@@ -106,7 +108,7 @@ struct ScriptedBody: AsyncSequence, Sendable {
     @Test func readersNeverSeeAPartialObject() async throws {
         let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
         let writer = Task {
-            try await store.putObject("t/b/slow/v", body: stream, contentLength: nil, contentType: "x/y", cacheControl: "no-cache")
+            try await store.putObject("t/b/slow/v", body: stream, contentLength: nil, contentType: "x/y", cacheControl: "no-cache", logger: logger)
         }
         continuation.yield(ByteBuffer(repeating: 1, count: 100_000))
         // Wait (on a busy thread pool) until the writer has its temporary file.
@@ -124,19 +126,19 @@ struct ScriptedBody: AsyncSequence, Sendable {
         await #expect(throws: ScriptedBody.Disconnected.self) {
             try await store.putObject(
                 "t/b/broken/v", body: ScriptedBody(chunks: [ByteBuffer(repeating: 1, count: 3_000_000)], failAtEnd: true),
-                contentLength: nil, contentType: "x/y", cacheControl: "no-cache")
+                contentLength: nil, contentType: "x/y", cacheControl: "no-cache", logger: logger)
         }
         #expect(try temporaryFiles().isEmpty)
     }
 
     @Test func deleteRemovesEmptyFolders() async throws {
         for key in ["t/b/a/deep/file/v1", "t/b/a/keep/v1"] {
-            _ = try await store.putObject(key, body: ScriptedBody(chunks: [ByteBuffer(string: "x")]), contentLength: 1, contentType: "x/y", cacheControl: "no-cache")
+            _ = try await store.putObject(key, body: ScriptedBody(chunks: [ByteBuffer(string: "x")]), contentLength: 1, contentType: "x/y", cacheControl: "no-cache", logger: logger)
         }
-        try await store.deleteObjects(["t/b/a/deep/file/v1"])
+        try await store.deleteObjects(["t/b/a/deep/file/v1"], logger: logger)
         #expect(!FileManager.default.fileExists(atPath: root + "/stub/t/b/a/deep"))
         #expect(FileManager.default.fileExists(atPath: root + "/stub/t/b/a/keep/v1"))
-        try await store.deleteObjects(["t/b/a/keep/v1"])
+        try await store.deleteObjects(["t/b/a/keep/v1"], logger: logger)
         #expect(!FileManager.default.fileExists(atPath: root + "/stub/t"))
         #expect(FileManager.default.fileExists(atPath: root + "/stub"))
     }
@@ -144,7 +146,7 @@ struct ScriptedBody: AsyncSequence, Sendable {
     @Test func traversalKeysStayInside() async throws {
         _ = try await store.putObject(
             "t/b/../../../escape/v", body: ScriptedBody(chunks: [ByteBuffer(string: "x")]), contentLength: 1,
-            contentType: "x/y", cacheControl: "no-cache")
+            contentType: "x/y", cacheControl: "no-cache", logger: logger)
         #expect(!FileManager.default.fileExists(atPath: root + "/escape"))
         #expect(FileManager.default.fileExists(atPath: root + "/stub/t/b/%2E%2E/%2E%2E/%2E%2E/escape/v"))
     }

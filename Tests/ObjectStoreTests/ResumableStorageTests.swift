@@ -1,3 +1,4 @@
+import Logging
 import Crypto
 import Foundation
 import NIOCore
@@ -8,6 +9,8 @@ import Testing
 @testable import FileBackend
 @testable import ObjectStore
 @testable import S3Backend
+
+private let logger = Logger(label: "tests")
 
 /// A ledger without a database: hands out numbers, keeps what is recorded, and deletes the
 /// pieces a recording drops, as the service's ledger does. `refuse` plays a fenced-out writer.
@@ -49,15 +52,15 @@ final class MemoryLedger: ResumableLedger {
             state.recorded.append(pieces)
             return dropped
         }
-        try await store.deleteObjects(dropped)
+        try await store.deleteObjects(dropped, logger: logger)
     }
 }
 
 /// Every key the store holds (objects and pieces), and multipart uploads in progress.
 func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, uploads: Int) {
     if let s3 = store as? S3ObjectStore {
-        let keys = try await s3.client.listObjectsV2().entries.map(\.key)
-        return (Set(keys), try await s3.client.listMultipartUploads().count)
+        let keys = try await s3.client.listObjectsV2(logger: logger).entries.map(\.key)
+        return (Set(keys), try await s3.client.listMultipartUploads(logger: logger).count)
     }
     let file = store as! FileObjectStore
     let root = file.mapping.root
@@ -87,7 +90,7 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
             let chunk = Array(data[offset..<(offset + size)])
             let pieces = try await store.receiveChunk(
                 ScriptedBody(chunks: chunks(chunk, size: 100_000)), length: declared ? Int64(size) : nil,
-                after: ledger.current, target: target, ledger: ledger)
+                after: ledger.current, target: target, ledger: ledger, logger: logger)
             #expect(pieces == ledger.current)
             offset += size
             #expect(ledger.current.size == Int64(offset))
@@ -111,9 +114,9 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
                 if backend == .s3 {
                     #expect(ledger.current.pieces.reduce(0) { $0 + $1.size } < Int64(S3ObjectStore.minimumPartSize))
                 }
-                let info = try await store.assemble(ledger.current, target: Self.target, ledger: ledger)
+                let info = try await store.assemble(ledger.current, target: Self.target, ledger: ledger, logger: logger)
                 #expect(info.size == Int64(data.count))
-                let content = try await store.getObject(Self.target.objectKey, conditions: ReadConditions())
+                let content = try await store.getObject(Self.target.objectKey, conditions: ReadConditions(), logger: logger)
                 #expect(try await collect(content) == data)
                 #expect(content.info.contentType == "video/mp4" && content.info.cacheControl == "max-age=9")
                 let singleWrite = backend == .s3 ? ledger.current.parts.isEmpty : ledger.current.pieces.count <= 1
@@ -123,14 +126,14 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
                     #expect(info.eTag.hasSuffix("-\(ledger.current.pieces.count + ledger.current.parts.count)\""))
                 }
                 // Assembling again (a retry after a crash) writes the same object.
-                let again = try await store.assemble(ledger.current, target: Self.target, ledger: ledger)
+                let again = try await store.assemble(ledger.current, target: Self.target, ledger: ledger, logger: logger)
                 #expect(again.size == info.size)
-                #expect(try await collect(try await store.getObject(Self.target.objectKey, conditions: ReadConditions())) == data)
+                #expect(try await collect(try await store.getObject(Self.target.objectKey, conditions: ReadConditions(), logger: logger)) == data)
                 // Once the caller drops the pieces, only the object is left.
-                try await store.deleteObjects(ledger.current.pieces.map(\.key))
+                try await store.deleteObjects(ledger.current.pieces.map(\.key), logger: logger)
                 let left = try await storedKeys(store)
                 #expect(left.keys.filter { $0.contains("__resumable") }.isEmpty && left.uploads == 0, "\(left)")
-                try await store.deleteObjects([Self.target.objectKey])
+                try await store.deleteObjects([Self.target.objectKey], logger: logger)
             }
         }
     }
@@ -148,7 +151,7 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
             let before = ledger.current
             let refused = await #expect(throws: ObjectStoreError.self) {
                 _ = try await store.receiveChunk(
-                    ScriptedBody(chunks: [ByteBuffer(bytes: [7])]), length: 1, after: ledger.current, target: Self.target, ledger: ledger)
+                    ScriptedBody(chunks: [ByteBuffer(bytes: [7])]), length: 1, after: ledger.current, target: Self.target, ledger: ledger, logger: logger)
             }
             #expect(refused?.code == .tooManyParts)
             #expect(ledger.current == before)
@@ -156,10 +159,10 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
             #expect(pieceKeys.count == cap)
             _ = try await store.receiveChunk(
                 ScriptedBody(chunks: chunks(pattern(Self.part), size: 100_000)), length: Int64(Self.part),
-                after: ledger.current, target: Self.target, ledger: ledger)
+                after: ledger.current, target: Self.target, ledger: ledger, logger: logger)
             // The part is the 1000 waiting bytes and the chunk's first bytes; its last 1000 wait alone.
             #expect(ledger.current.parts.count == 1 && ledger.current.pieces.map(\.size) == [Int64(cap)])
-            try await store.discard(ledger.current, target: Self.target)
+            try await store.discard(ledger.current, target: Self.target, logger: logger)
         }
     }
 
@@ -173,17 +176,17 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
             await #expect(throws: ScriptedBody.Disconnected.self) {
                 _ = try await store.receiveChunk(
                     ScriptedBody(chunks: chunks(Array(data[0..<sent])), failAtEnd: true), length: Int64(data.count),
-                    after: ledger.current, target: Self.target, ledger: ledger)
+                    after: ledger.current, target: Self.target, ledger: ledger, logger: logger)
             }
             let kept = Int(ledger.current.size)
             // File mode keeps every byte that arrived; S3 keeps whole parts.
             #expect(kept == (backend == .file ? sent : Self.part))
             let rest = try await store.receiveChunk(
                 ScriptedBody(chunks: chunks(Array(data[kept...]))), length: Int64(data.count - kept),
-                after: ledger.current, target: Self.target, ledger: ledger)
+                after: ledger.current, target: Self.target, ledger: ledger, logger: logger)
             #expect(rest.size == Int64(data.count))
-            _ = try await store.assemble(rest, target: Self.target, ledger: ledger)
-            #expect(try await collect(try await store.getObject(Self.target.objectKey, conditions: ReadConditions())) == data)
+            _ = try await store.assemble(rest, target: Self.target, ledger: ledger, logger: logger)
+            #expect(try await collect(try await store.getObject(Self.target.objectKey, conditions: ReadConditions(), logger: logger)) == data)
         }
     }
 
@@ -195,14 +198,14 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
             await #expect(throws: (any Error).self) {
                 _ = try await store.receiveChunk(
                     ScriptedBody(chunks: chunks(pattern(size))), length: Int64(size), after: ResumablePieces(),
-                    target: Self.target, ledger: ledger)
+                    target: Self.target, ledger: ledger, logger: logger)
             }
             #expect(ledger.recordings == 0)
             // S3 pieces are the writer's own and go at once; file mode's data file is the upload's
             // and goes with it.
             let left = try await storedKeys(store)
             #expect(left.uploads == 0 && left.keys == (backend == .file ? ["__resumable/t/v1/data"] : []), "\(left)")
-            try await store.discard(ResumablePieces(), target: Self.target)
+            try await store.discard(ResumablePieces(), target: Self.target, logger: logger)
             #expect(try await storedKeys(store).keys.isEmpty)
         }
     }
@@ -219,12 +222,12 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
             try PosixFile.lockExclusively(holder, path: path)
             await #expect { _ = try await store.receiveChunk(
                 ScriptedBody(chunks: [ByteBuffer(string: "more")]), length: 4, after: ledger.current,
-                target: Self.target, ledger: ledger)
+                target: Self.target, ledger: ledger, logger: logger)
             } throws: { ($0 as? ObjectStoreError)?.code == .busy }
             PosixFile.close(holder)
             _ = try await store.receiveChunk(
                 ScriptedBody(chunks: [ByteBuffer(string: "more")]), length: 4, after: ledger.current, target: Self.target,
-                ledger: ledger)
+                ledger: ledger, logger: logger)
             #expect(ledger.current.size == 14)
         }
     }
@@ -235,7 +238,7 @@ func storedKeys(_ store: any ObjectStore) async throws -> (keys: Set<String>, up
             let ledger = MemoryLedger(store: store)
             try await Self.upload(pattern(Self.part + 1234), sizes: [Self.part + 1000, 234], declared: true, store: store, ledger: ledger)
             #expect(try await storedKeys(store).keys.count == (backend == .file ? 1 : 2))
-            try await store.discard(ledger.current, target: Self.target)
+            try await store.discard(ledger.current, target: Self.target, logger: logger)
             let left = try await storedKeys(store)
             #expect(left.keys.isEmpty && left.uploads == 0, "\(left)")
         }

@@ -8,6 +8,8 @@ import Testing
 @testable import ObjectStore
 @testable import S3Backend
 
+private let logger = Logger(label: "tests")
+
 /// S3-only paths: copies beyond CopyObject's limit, and the part reader.
 @Suite(.enabled(if: Backend.available.contains(.s3)), .serialized)
 struct S3ObjectStoreTests {
@@ -17,10 +19,10 @@ struct S3ObjectStoreTests {
             // A store whose CopyObject limit is 5 MiB, so a 12 MiB source copies in three parts.
             let small = S3ObjectStore(client: s3.client, partSize: 5 << 20, copyObjectLimit: 5 << 20)
             let data = pattern(12 << 20, seed: 9)
-            _ = try await small.putObject("t/b/big/v1", body: ScriptedBody(chunks: chunks(data, size: 1 << 20)), contentLength: Int64(data.count), contentType: "video/x", cacheControl: "no-cache")
-            let copy = try await small.copyObject(from: "t/b/big/v1", to: "t/b/big/v2", contentType: nil, cacheControl: nil)
+            _ = try await small.putObject("t/b/big/v1", body: ScriptedBody(chunks: chunks(data, size: 1 << 20)), contentLength: Int64(data.count), contentType: "video/x", cacheControl: "no-cache", logger: logger)
+            let copy = try await small.copyObject(from: "t/b/big/v1", to: "t/b/big/v2", contentType: nil, cacheControl: nil, logger: logger)
             #expect(copy.size == Int64(data.count) && copy.eTag.hasSuffix("-3\"") && copy.contentType == "video/x")
-            #expect(try await collect(small.getObject("t/b/big/v2", conditions: ReadConditions())) == data)
+            #expect(try await collect(small.getObject("t/b/big/v2", conditions: ReadConditions(), logger: logger)) == data)
         }
     }
 
@@ -38,14 +40,14 @@ struct S3ObjectStoreTests {
             for (index, size) in sizes.enumerated() {
                 _ = try await store.receiveChunk(
                     ScriptedBody(chunks: chunks(Array(data[offset..<(offset + size)]))), length: index == 3 ? nil : Int64(size),
-                    after: ledger.current, target: ResumableStorageTests.target, ledger: ledger)
+                    after: ledger.current, target: ResumableStorageTests.target, ledger: ledger, logger: logger)
                 offset += size
             }
             #expect(ledger.current.parts.map(\.size) == [6, 8, 6].map { Int64($0 * mib) })
             #expect(ledger.current.pieces.map(\.size) == [Int64(2 * mib)])
-            let info = try await store.assemble(ledger.current, target: ResumableStorageTests.target, ledger: ledger)
+            let info = try await store.assemble(ledger.current, target: ResumableStorageTests.target, ledger: ledger, logger: logger)
             #expect(info.eTag.hasSuffix("-4\""))
-            #expect(try await collect(store.getObject(ResumableStorageTests.target.objectKey, conditions: ReadConditions())) == data)
+            #expect(try await collect(store.getObject(ResumableStorageTests.target.objectKey, conditions: ReadConditions(), logger: logger)) == data)
         }
     }
 

@@ -23,7 +23,7 @@ struct StorageServiceTests {
         var claims: [String: JSONValue] = ["role": .string(role), "exp": .integer(Int64(Date().timeIntervalSince1970) + 600)]
         if let sub { claims["sub"] = .string(sub) }
         let jwt = try await verifier.verify(signer.sign(claims))
-        return Caller(jwt: jwt, request: RequestFacts(headers: "{}", method: "POST", path: "/test"))
+        return Caller(jwt: jwt, request: RequestFacts(headers: "{}", method: "POST", path: "/test"), logger: ScratchDatabase.logger)
     }
 
     /// A service on a fresh database and directory, with bucket `b` (public: no, limit 1 MiB).
@@ -33,12 +33,11 @@ struct StorageServiceTests {
         try await ScratchDatabase.withDatabase { database, configuration in
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("service-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: root) }
-            let store = try FileObjectStore(root: root, bucket: "stub", logger: ScratchDatabase.logger)
+            let store = try FileObjectStore(root: root, bucket: "stub")
             let service = StorageService(
                 database: database, store: store,
                 settings: StorageSettings(
-                    tenantID: "t", uploadFileSizeLimit: 1 << 20, serviceKey: signer.roleKey("service_role")),
-                logger: ScratchDatabase.logger)
+                    tenantID: "t", uploadFileSizeLimit: 1 << 20, serviceKey: signer.roleKey("service_role")))
             let admin = try await caller(role: "service_role")
             try await service.createBucket(
                 BucketCreation(id: "b", name: "b", isPublic: false, fileSizeLimit: nil, allowedMimeTypes: nil, type: "STANDARD"),

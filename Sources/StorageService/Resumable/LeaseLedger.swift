@@ -1,4 +1,5 @@
 import Database
+import Logging
 import ObjectStore
 import StorageCore
 import Synchronization
@@ -11,17 +12,20 @@ final class LeaseLedger: ResumableLedger {
     private let uploadLength: Int64?
     private let defersBytes: Bool
     private let hold: LeaseHold
+    /// The request's logger: the ledger's statements and clean-ups log with its id.
+    private let logger: Logger
     private let state: Mutex<(committed: ResumablePieces, pending: ResumablePieces?)>
 
     init(
         service: StorageService, lease: ResumableLease, committed: ResumablePieces, uploadLength: Int64?, defersBytes: Bool,
-        hold: LeaseHold
+        hold: LeaseHold, logger: Logger
     ) {
         self.service = service
         self.lease = lease
         self.uploadLength = uploadLength
         self.defersBytes = defersBytes
         self.hold = hold
+        self.logger = logger
         self.state = Mutex((committed, nil))
     }
 
@@ -30,7 +34,7 @@ final class LeaseLedger: ResumableLedger {
 
     func reserve(_ kind: ResumableNumberKind) async throws -> Int {
         try hold.check()
-        return try await service.database.reserveResumableNumber(kind == .piece ? .piece : .part, lease: lease)
+        return try await service.database.reserveResumableNumber(kind == .piece ? .piece : .part, lease: lease, logger: logger)
     }
 
     var defersRecords: Bool { defersBytes }
@@ -60,19 +64,19 @@ final class LeaseLedger: ResumableLedger {
             let kept = Set(state.committed.pieces.map(\.key))
             return pending.pieces.map(\.key).filter { !kept.contains($0) }
         }
-        await service.janitor.discard(orphans.map { .object($0) })
+        await service.janitor.discard(orphans.map { .object($0) }, logger: logger)
     }
 
     private func commit(_ pieces: ResumablePieces) async throws {
         try await service.database.commitResumableProgress(
-            lease, received: pieces.size, uploadLength: uploadLength, pieces: try ResumablePiecesJSON.encode(pieces))
+            lease, received: pieces.size, uploadLength: uploadLength, pieces: try ResumablePiecesJSON.encode(pieces), logger: logger)
         let dropped = state.withLock { state -> [String] in
             let dropped = state.committed.piecesDropped(by: pieces)
             state.committed = pieces
             state.pending = nil
             return dropped
         }
-        await service.janitor.discard(dropped.map { .object($0) })
+        await service.janitor.discard(dropped.map { .object($0) }, logger: logger)
     }
 }
 

@@ -10,22 +10,22 @@ extension StorageService {
     /// lease taken asks the holder to let go (TUS 1.0 "request release") and waits up to
     /// `lockWait`, then answers 423; the sweeper (`waitForRelease: false`) skips a held upload.
     func withResumableLease<Result: Sendable>(
-        _ id: ResumableUploadID, waitForRelease: Bool = true,
+        _ id: ResumableUploadID, waitForRelease: Bool = true, logger: Logger,
         _ body: @escaping @Sendable (ResumableLease, ResumableUploadRow, LeaseHold) async throws -> Result
     ) async throws -> Result {
         let settings = self.settings.resumable
         let clock = ContinuousClock()
         var wait = LeaseWaitStateMachine(deadline: waitForRelease ? clock.now.advanced(by: settings.lockWait) : clock.now)
         while true {
-            guard let attempt = try await database.acquireResumableLease(id, duration: settings.leaseDuration) else {
+            guard let attempt = try await database.acquireResumableLease(id, duration: settings.leaseDuration, logger: logger) else {
                 throw TusErrors.notFound
             }
             if let lease = attempt.lease {
-                return try await holding(lease, row: attempt.row, body)
+                return try await holding(lease, row: attempt.row, logger: logger, body)
             }
             switch wait.heldByAnother(at: clock.now) {
             case .askReleaseThenPoll:
-                try await database.requestResumableRelease(id)
+                try await database.requestResumableRelease(id, logger: logger)
                 try await Task.sleep(for: settings.lockPoll)
             case .poll:
                 try await Task.sleep(for: settings.lockPoll)
@@ -38,33 +38,33 @@ extension StorageService {
     /// A HEAD on an upload a writer is streaming into: as tusd does, it asks the writer to stop
     /// (it keeps what is durable) and waits, within the lock wait, so the client resumes from
     /// where the upload really is. Returns the row as it stands when the lease is free or the wait is over.
-    func waitForResumableWriter(_ row: ResumableUploadRow) async throws -> ResumableUploadRow {
+    func waitForResumableWriter(_ row: ResumableUploadRow, logger: Logger) async throws -> ResumableUploadRow {
         let clock = ContinuousClock()
         var wait = LeaseWaitStateMachine(deadline: clock.now.advanced(by: settings.resumable.lockWait))
         var current = row
         while current.leaseHeld, current.completedAt == nil {
             switch wait.heldByAnother(at: clock.now) {
             case .askReleaseThenPoll:
-                try await database.requestResumableRelease(current.id)
+                try await database.requestResumableRelease(current.id, logger: logger)
             case .poll:
                 break
             case .giveUp:
                 return current
             }
             try await Task.sleep(for: settings.resumable.lockPoll)
-            guard let latest = try await database.resumableUpload(current.id) else { throw TusErrors.notFound }
+            guard let latest = try await database.resumableUpload(current.id, logger: logger) else { throw TusErrors.notFound }
             current = latest
         }
         return current
     }
 
     private func holding<Result: Sendable>(
-        _ lease: ResumableLease, row: ResumableUploadRow,
+        _ lease: ResumableLease, row: ResumableUploadRow, logger: Logger,
         _ body: @escaping @Sendable (ResumableLease, ResumableUploadRow, LeaseHold) async throws -> Result
     ) async throws -> Result {
         let hold = LeaseHold(timing: .init(leaseDuration: settings.resumable.leaseDuration, releaseGrace: settings.resumable.releaseGrace))
         let outcome: Swift.Result<Result, any Error> = await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.keepLease(lease, hold: hold) }
+            group.addTask { await self.keepLease(lease, hold: hold, logger: logger) }
             let outcome: Swift.Result<Result, any Error>
             do {
                 outcome = .success(try await body(lease, row, hold))
@@ -75,13 +75,13 @@ extension StorageService {
             return outcome
         }
         if hold.requestEnded() == .release {
-            try? await database.releaseResumableLease(lease)
+            try? await database.releaseResumableLease(lease, logger: logger)
         }
         return try outcome.get()
     }
 
     /// Renews the lease every `leaseRenewal` until cancelled or told to stop.
-    private func keepLease(_ lease: ResumableLease, hold: LeaseHold) async {
+    private func keepLease(_ lease: ResumableLease, hold: LeaseHold, logger: Logger) async {
         let metadata: Logger.Metadata = ["upload": "\(lease.uploadID)"]
         while true {
             do {
@@ -91,7 +91,7 @@ extension StorageService {
             }
             let action: LeaseHolderStateMachine.RenewalAction
             do {
-                let releaseRequested = try await database.renewResumableLease(lease, duration: settings.resumable.leaseDuration)
+                let releaseRequested = try await database.renewResumableLease(lease, duration: settings.resumable.leaseDuration, logger: logger)
                 let decision = hold.renewed(releaseRequested: releaseRequested)
                 if let late = decision.lateBy {
                     logger.warning(
@@ -112,7 +112,7 @@ extension StorageService {
             case .renewLater, .stopReading:
                 continue
             case .releaseAndStop:
-                try? await database.releaseResumableLease(lease)
+                try? await database.releaseResumableLease(lease, logger: logger)
                 return
             case .stop:
                 return

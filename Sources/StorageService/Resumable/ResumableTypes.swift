@@ -1,3 +1,4 @@
+import Logging
 public import Foundation
 public import NIOCore
 public import StorageCore
@@ -44,6 +45,9 @@ public enum ResumableAuthority: Sendable {
         case .caller(let caller), .signed(let caller, _, _): caller
         }
     }
+
+    /// The request's logger.
+    var logger: Logger { caller.logger }
 
     /// The steps of an upload, as `storage.operation()` names them for policies.
     enum Step { case create, part, delete }

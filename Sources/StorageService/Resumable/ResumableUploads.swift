@@ -1,6 +1,6 @@
 import Database
 import Foundation
-import Logging
+public import Logging
 import ObjectStore
 public import StorageCore
 
@@ -28,6 +28,7 @@ extension StorageService {
         _ creation: ResumableCreation, authority: ResumableAuthority
     ) async throws -> ResumableStatus {
         let operation = authority.operation(.create)
+        let logger = authority.logger
         try BucketName.validate(creation.bucketID)
         try ObjectKey.validate(creation.name)
         try StoredHeaders.validate(contentType: creation.contentType, cacheControl: creation.cacheControl)
@@ -70,11 +71,11 @@ extension StorageService {
                 contentType: creation.contentType ?? "application/octet-stream", cacheControl: creation.cacheControl,
                 userMetadata: creation.userMetadata, upsert: upsert, ownerSub: owner.id, creator: Self.creator(authority),
                 pieces: try ResumablePiecesJSON.encode(ResumablePieces())),
-            lifetime: settings.resumable.lifetime)
+            lifetime: settings.resumable.lifetime, logger: logger)
         if declared == 0 {
-            return try await withResumableLease(id) { lease, row, hold in
+            return try await withResumableLease(id, logger: logger) { lease, row, hold in
                 var state = row.protocolState
-                try await self.finishResumableUpload(row, pieces: ResumablePieces(), lease: lease, hold: hold)
+                try await self.finishResumableUpload(row, pieces: ResumablePieces(), lease: lease, hold: hold, logger: logger)
                 state.markCompleted()
                 return Self.status(row, state)
             }
@@ -85,10 +86,11 @@ extension StorageService {
     /// Where an upload stands (TUS HEAD): 404 when there is none (or it is another's), 410
     /// once expired.
     public func resumableUploadStatus(_ id: ResumableUploadID, authority: ResumableAuthority) async throws -> ResumableStatus {
-        guard let found = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+        let logger = authority.logger
+        guard let found = try await database.resumableUpload(id, logger: logger) else { throw TusErrors.notFound }
         try Self.checkReach(found, authority: authority)
         // A writer still streaming would make the offset stale as soon as it is sent.
-        let row = try await waitForResumableWriter(found)
+        let row = try await waitForResumableWriter(found, logger: logger)
         return Self.status(row, try row.protocolState.status(at: row.databaseNow))
     }
 
@@ -99,7 +101,8 @@ extension StorageService {
         _ id: ResumableUploadID, chunk: ResumableChunk<Body>, authority: ResumableAuthority
     ) async throws -> ResumableStatus {
         let operation = authority.operation(.part)
-        guard let current = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+        let logger = authority.logger
+        guard let current = try await database.resumableUpload(id, logger: logger) else { throw TusErrors.notFound }
         try Self.checkReach(current, authority: authority)
         // Cheap refusals first: no lease is taken (or released from another request) for these.
         _ = try current.protocolState.checkPatch(
@@ -107,7 +110,7 @@ extension StorageService {
         // A repeat of the finishing PATCH (its answer was lost): nothing to write, nothing to check.
         if current.completedAt != nil { return Self.status(current, current.protocolState) }
         try await authorizeResumable(current, authority: authority, operation: operation)
-        let answer = try await withResumableLease(id) { lease, row, hold -> ResumableStatus? in
+        let answer = try await withResumableLease(id, logger: logger) { lease, row, hold -> ResumableStatus? in
             var state = row.protocolState
             let plan = try state.checkPatch(
                 offset: chunk.offset, uploadLength: chunk.uploadLength, contentLength: chunk.contentLength,
@@ -115,13 +118,13 @@ extension StorageService {
             if state.phase == .completed { return Self.status(row, state) }
             let ledger = LeaseLedger(
                 service: self, lease: lease, committed: try ResumablePiecesJSON.decode(row.pieces), uploadLength: plan.length,
-                defersBytes: chunk.checksum != nil, hold: hold)
+                defersBytes: chunk.checksum != nil, hold: hold, logger: logger)
             let body = ResumableChunkBody(base: chunk.body, plan: plan, hold: hold, checksum: chunk.checksum)
             let before = ledger.committed.size
             do {
                 _ = try await uploads.admit {
                     try await store.receiveChunk(
-                        body, length: chunk.contentLength, after: ledger.committed, target: target(row), ledger: ledger)
+                        body, length: chunk.contentLength, after: ledger.committed, target: target(row), ledger: ledger, logger: logger)
                 }
                 if let checksum = chunk.checksum, body.digest() != checksum.digest {
                     throw TusErrors.checksumMismatch
@@ -134,7 +137,7 @@ extension StorageService {
             try state.received(ledger.committed.size - before, plan: plan)
             if state.phase == .assembling {
                 do {
-                    try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, hold: hold)
+                    try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, hold: hold, logger: logger)
                 } catch where hold.isLost {
                     // Every byte is recorded; only the lease went (its renewals ran late and the
                     // sweeper took the upload over). The object is this chunk's to report.
@@ -145,9 +148,9 @@ extension StorageService {
             return Self.status(row, state)
         }
         if let answer { return answer }
-        return try await withResumableLease(id) { lease, row, hold in
+        return try await withResumableLease(id, logger: logger) { lease, row, hold in
             var state = row.protocolState
-            try await self.finishRecordedUpload(row, lease: lease, hold: hold)
+            try await self.finishRecordedUpload(row, lease: lease, hold: hold, logger: logger)
             state.markCompleted()
             return Self.status(row, state)
         }
@@ -156,13 +159,14 @@ extension StorageService {
     /// Terminates an unfinished upload (TUS DELETE): its pieces and row go together.
     public func terminateResumableUpload(_ id: ResumableUploadID, authority: ResumableAuthority) async throws {
         let operation = authority.operation(.delete)
-        guard let current = try await database.resumableUpload(id) else { throw TusErrors.notFound }
+        let logger = authority.logger
+        guard let current = try await database.resumableUpload(id, logger: logger) else { throw TusErrors.notFound }
         try Self.checkReach(current, authority: authority)
         try current.protocolState.checkTermination()
         try await authorizeResumable(current, authority: authority, operation: operation)
-        try await withResumableLease(id) { lease, row, _ in
+        try await withResumableLease(id, logger: logger) { lease, row, _ in
             try row.protocolState.checkTermination()
-            try await self.removeResumableUpload(row, lease: lease)
+            try await self.removeResumableUpload(row, lease: lease, logger: logger)
         }
     }
 
@@ -170,13 +174,13 @@ extension StorageService {
     /// finished ones whose time is up, and finishes uploads that hold every byte but whose
     /// writer went away before writing the object. Returns how many uploads it settled.
     @discardableResult
-    public func sweepResumableUploads(limit: Int = 100) async -> Int {
+    public func sweepResumableUploads(limit: Int = 100, logger: Logger) async -> Int {
         let candidates: [ResumableUploadID]
         do {
             // A holder gets a whole lease of slack past its lapse: one running late (renewals
             // waiting for the pool) is still finishing, and a takeover would cost it its answer.
             candidates = try await database.resumableUploadsNeedingAttention(
-                limit: limit, leaseIdleFor: settings.resumable.leaseDuration)
+                limit: limit, leaseIdleFor: settings.resumable.leaseDuration, logger: logger)
         } catch {
             logger.warning("resumable upload sweep could not list uploads", metadata: ["error": "\(error)"])
             return 0
@@ -184,12 +188,12 @@ extension StorageService {
         var settled = 0
         for id in candidates {
             do {
-                try await withResumableLease(id, waitForRelease: false) { lease, row, hold in
+                try await withResumableLease(id, waitForRelease: false, logger: logger) { lease, row, hold in
                     let state = row.protocolState
                     if state.isExpired(at: row.databaseNow) {
-                        try await self.removeResumableUpload(row, lease: lease)
+                        try await self.removeResumableUpload(row, lease: lease, logger: logger)
                     } else if state.phase == .assembling {
-                        try await self.finishRecordedUpload(row, lease: lease, hold: hold)
+                        try await self.finishRecordedUpload(row, lease: lease, hold: hold, logger: logger)
                     }
                 }
                 settled += 1
@@ -253,14 +257,14 @@ extension StorageService {
     /// Writes the object from every piece and then its row, in the transaction that marks the
     /// upload finished. Losing a race to the same key (no upsert) removes this upload entirely.
     private func finishResumableUpload(
-        _ row: ResumableUploadRow, pieces: ResumablePieces, lease: ResumableLease, hold: LeaseHold
+        _ row: ResumableUploadRow, pieces: ResumablePieces, lease: ResumableLease, hold: LeaseHold, logger: Logger
     ) async throws {
         hold.allBytesReceived()
         let ledger = LeaseLedger(
-            service: self, lease: lease, committed: pieces, uploadLength: row.uploadLength, defersBytes: false, hold: hold)
+            service: self, lease: lease, committed: pieces, uploadLength: row.uploadLength, defersBytes: false, hold: hold, logger: logger)
         let info: ObjectInfo
         do {
-            info = try await store.assemble(pieces, target: target(row), ledger: ledger)
+            info = try await store.assemble(pieces, target: target(row), ledger: ledger, logger: logger)
         } catch {
             throw Self.chunkFailure(error, hold: hold, name: row.id.name, service: self)
         }
@@ -270,7 +274,7 @@ extension StorageService {
         let write = ObjectWrite(
             bucketID: row.id.bucketID, name: row.id.name, owner: Owner(sub: row.ownerSub), version: row.id.version,
             metadata: metadata.json, userMetadata: row.userMetadata ?? .object([:]))
-        let session = systemSession(.tusPart)
+        let session = systemSession(.tusPart, logger: logger)
         // The pieces are freed by the transaction that marks the upload finished. The assembled
         // object is not discarded when that transaction fails: the upload still owns it (a retry
         // or the sweeper finishes the upload, expiry removes it with the pieces).
@@ -284,7 +288,7 @@ extension StorageService {
             }
         } catch let error as StorageError where error.code == .keyAlreadyExists {
             // The object's bytes are gone already; the pieces and the row follow.
-            try? await removeResumableUpload(row, pieces: ledger.committed, lease: lease)
+            try? await removeResumableUpload(row, pieces: ledger.committed, lease: lease, logger: logger)
             throw error
         } catch {
             throw Self.chunkFailure(error, hold: hold, name: row.id.name, service: self)
@@ -294,22 +298,22 @@ extension StorageService {
 
     /// Finishes an upload whose every byte is recorded but whose object its writer did not get
     /// to write (it went away, or lost the lease on the way); nothing to do once it is finished.
-    private func finishRecordedUpload(_ row: ResumableUploadRow, lease: ResumableLease, hold: LeaseHold) async throws {
+    private func finishRecordedUpload(_ row: ResumableUploadRow, lease: ResumableLease, hold: LeaseHold, logger: Logger) async throws {
         guard row.completedAt == nil else { return }
         guard row.protocolState.phase == .assembling else { throw TusErrors.released }
-        try await finishResumableUpload(row, pieces: try ResumablePiecesJSON.decode(row.pieces), lease: lease, hold: hold)
+        try await finishResumableUpload(row, pieces: try ResumablePiecesJSON.decode(row.pieces), lease: lease, hold: hold, logger: logger)
     }
 
     /// Deletes the pieces, then the row (a backend that fails keeps the row for a later sweep).
-    private func removeResumableUpload(_ row: ResumableUploadRow, pieces: ResumablePieces? = nil, lease: ResumableLease) async throws {
+    private func removeResumableUpload(_ row: ResumableUploadRow, pieces: ResumablePieces? = nil, lease: ResumableLease, logger: Logger) async throws {
         if row.completedAt == nil {
             do {
-                try await store.discard(pieces ?? ResumablePiecesJSON.decode(row.pieces), target: target(row))
+                try await store.discard(pieces ?? ResumablePiecesJSON.decode(row.pieces), target: target(row), logger: logger)
             } catch {
                 throw backendFailure(error, name: row.id.name)
             }
         }
-        try await database.deleteResumableUpload(lease)
+        try await database.deleteResumableUpload(lease, logger: logger)
     }
 
     /// What a failed chunk tells the client.
@@ -330,8 +334,8 @@ extension StorageService {
     }
 
     /// The service-role session of work no request drives (finishing an upload in the sweeper).
-    func systemSession(_ operation: StorageOperation) -> DatabaseSession {
-        Caller(jwt: nil, request: RequestFacts(headers: "{}", method: "", path: "")).session(operation)
+    func systemSession(_ operation: StorageOperation, logger: Logger) -> DatabaseSession {
+        Caller(jwt: nil, request: RequestFacts(headers: "{}", method: "", path: ""), logger: logger).session(operation)
             .asServiceRole(serviceKey: settings.serviceKey)
     }
 
