@@ -29,4 +29,6 @@ eval "$("$binary" keys)"
 curl -fs -X POST "$base/bucket" -H "Authorization: Bearer $SERVICE_KEY" -H 'Content-Type: application/json' \
   -d '{"name":"tiny"}' >/dev/null
 read -r first last record outcome < <(python3 Benchmarks/tus_tiny_client.py "$base" "$SERVICE_KEY" "$count")
+echo "| binary (mode, PATCHes) | mean ms per PATCH, first 200 | mean ms per PATCH, last 200 | upload record before the last byte (bytes of pieces JSON) | object |"
+echo "|---|---|---|---|---|"
 echo "| $(basename "$binary") ($mode, $count one-byte PATCHes, $(date -u +%Y-%m-%d), $(nproc) cores) | $first | $last | $record | $outcome |"
