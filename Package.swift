@@ -144,6 +144,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Events: delivery of the outbox to webhooks (claims, retries, signatures).
+        .target(
+            name: "Events",
+            dependencies: [
+                "Database", "StorageCore", "WireFormats",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP: routes, request parsing, responses and the error envelope.
         .target(
             name: "StorageAPI",
@@ -161,7 +176,7 @@ let package = Package(
         .target(
             name: "StorageServer",
             dependencies: [
-                "StorageCore", "Auth", "Database", "ObjectStore", "FileBackend", "S3Backend", "S3", "StorageService",
+                "StorageCore", "Auth", "Database", "ObjectStore", "FileBackend", "S3Backend", "S3", "StorageService", "Events",
                 "StorageAPI", "WireFormats",
                 "ImageTransform",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -193,6 +208,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "StorageCoreTests", dependencies: ["StorageCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "StorageCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StorageServiceTests",
             dependencies: [

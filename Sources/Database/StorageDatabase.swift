@@ -224,6 +224,8 @@ public final class StorageDatabase: Service, Sendable {
 public struct Transaction: Sendable {
     let connection: PostgresConnection
     let logger: Logger
+    /// The role `become` last took on; nil while the transaction is the server's login role.
+    let role = CurrentRole()
 
     /// Sets the role and request settings of `session` for the rest of the transaction.
     /// Called again, it switches identity (the superuser steps inside a caller's transaction).
@@ -242,12 +244,24 @@ public struct Transaction: Sendable {
                    set_config('storage.allow_delete_query', 'true', true)
             """,
             logger: logger)
+        role.name = session.role
     }
 
     /// Runs one statement and returns all its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
         try await connection.run(query, logger: logger)
+    }
+}
+
+/// The role a transaction acts as, as far as `become` set it (statements that switch role
+/// themselves put it back before they end).
+final class CurrentRole: Sendable {
+    private let value = Mutex<String?>(nil)
+
+    var name: String? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }
 

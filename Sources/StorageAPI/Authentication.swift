@@ -1,6 +1,5 @@
 public import Auth
 import HTTPTypes
-import Logging
 import Hummingbird
 import StorageCore
 import StorageService
@@ -29,39 +28,39 @@ public struct Authenticator: Sendable {
     ///
     /// - Parameter requireHeader: routes validated by upstream's header schema answer a missing
     ///   header with a validation error; the others verify an empty token.
-    func caller(_ request: Request, logger: Logger, requireHeader: Bool = true) async throws -> Caller {
+    func caller(_ request: Request, context: StorageRequestContext, requireHeader: Bool = true) async throws -> Caller {
         guard let token = Self.token(request) else {
             if requireHeader { throw StorageError.validation("headers must have required property 'authorization'") }
-            return try await verified("", request: request, logger: logger)
+            return try await verified("", request: request, context: context)
         }
-        return try await verified(token, request: request, logger: logger)
+        return try await verified(token, request: request, context: context)
     }
 
     /// The allow-invalid-JWT routes: a missing or invalid token reads as anonymous.
-    func optionalCaller(_ request: Request, logger: Logger) async -> Caller {
+    func optionalCaller(_ request: Request, context: StorageRequestContext) async -> Caller {
         if let token = Self.token(request), let jwt = try? await verifier.verify(token) {
-            return Caller(jwt: jwt, request: facts(request), logger: logger)
+            return Caller(jwt: jwt, request: facts(request, context: context), logger: context.logger)
         }
-        return Caller(jwt: nil, request: facts(request), logger: logger)
+        return Caller(jwt: nil, request: facts(request, context: context), logger: context.logger)
     }
 
     /// A caller for routes that take no token at all (public reads).
-    func anonymous(_ request: Request, logger: Logger) -> Caller {
-        Caller(jwt: nil, request: facts(request), logger: logger)
+    func anonymous(_ request: Request, context: StorageRequestContext) -> Caller {
+        Caller(jwt: nil, request: facts(request, context: context), logger: context.logger)
     }
 
-    private func verified(_ token: String, request: Request, logger: Logger) async throws -> Caller {
+    private func verified(_ token: String, request: Request, context: StorageRequestContext) async throws -> Caller {
         do {
-            return Caller(jwt: try await verifier.verify(token), request: facts(request), logger: logger)
+            return Caller(jwt: try await verifier.verify(token), request: facts(request, context: context), logger: context.logger)
         } catch {
             throw StorageError.accessDenied(error.message)
         }
     }
 
-    private func facts(_ request: Request) -> RequestFacts {
+    private func facts(_ request: Request, context: StorageRequestContext) -> RequestFacts {
         let query = request.uri.query.map { "?" + $0 } ?? ""
         return RequestFacts(
             headers: request.headersJSON, method: request.method.rawValue,
-            path: String(StoragePath.relative(request.uri.path)) + query)
+            path: String(StoragePath.relative(request.uri.path)) + query, requestID: context.requestID)
     }
 }

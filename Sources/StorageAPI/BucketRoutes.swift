@@ -18,7 +18,7 @@ struct BucketRoutes: Sendable {
     }
 
     @Sendable func list(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let query = request.query
         var options = BucketListOptions()
         options.limit = try Self.integer(query["limit"], name: "limit", minimum: 1)
@@ -42,13 +42,13 @@ struct BucketRoutes: Sendable {
     }
 
     @Sendable func get(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let bucket = try await service.bucket(id: try StoragePath.bucket(request.uri.path, staticSegments: 1), caller: caller)
         return Responses.json(.bucket(bucket, includeType: false))
     }
 
     @Sendable func create(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let body = try await JSONBody.read(request, context: context)
         let name = try body.requiredString("name")
         let creation = BucketCreation(
@@ -63,7 +63,7 @@ struct BucketRoutes: Sendable {
     }
 
     @Sendable func update(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let id = try StoragePath.bucket(request.uri.path, staticSegments: 1)
         let body = try await JSONBody.read(request, context: context, allowEmpty: true)
         let changes = BucketChanges(
@@ -76,13 +76,13 @@ struct BucketRoutes: Sendable {
     }
 
     @Sendable func delete(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         try await service.deleteBucket(id: try StoragePath.bucket(request.uri.path, staticSegments: 1), caller: caller)
         return Responses.message("Successfully deleted")
     }
 
     @Sendable func empty(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         try await service.emptyBucket(id: try StoragePath.bucket(request.uri.path, staticSegments: 1), caller: caller)
         return Responses.message("Empty bucket has been queued. Completion may take up to an hour.")
     }

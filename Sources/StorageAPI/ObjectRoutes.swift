@@ -46,7 +46,7 @@ struct ObjectRoutes: Sendable {
         _ request: Request, context: StorageRequestContext, upsert: Bool, operation: StorageOperation
     ) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 1)
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         try BucketName.validate(bucket)
         try ObjectKey.validate(key)
         let object = try await UploadBodies.upload(
@@ -61,7 +61,7 @@ struct ObjectRoutes: Sendable {
 
     @Sendable func deleteOne(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 1)
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         try await service.deleteObject(bucketID: bucket, name: key, caller: caller)
         return Responses.message("Successfully deleted")
     }
@@ -69,7 +69,7 @@ struct ObjectRoutes: Sendable {
     @Sendable func deleteMany(_ request: Request, context: StorageRequestContext) async throws -> Response {
         if request.uri.path.hasSuffix("/") { _ = try Self.emptyKey(request) }
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 1)
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let body = try await JSONBody.read(request, context: context)
         let prefixes = try body.required("prefixes", body.stringArray("prefixes"))
         guard !prefixes.isEmpty else { throw StorageError.validation("body/prefixes must NOT have fewer than 1 items") }
@@ -79,7 +79,7 @@ struct ObjectRoutes: Sendable {
 
     @Sendable func listV1(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let body = try await JSONBody.read(request, context: context)
         var options = ListV1Query(prefix: try body.requiredString("prefix"))
         options.limit = try body.integer("limit", minimum: 1) ?? 100
@@ -105,7 +105,7 @@ struct ObjectRoutes: Sendable {
     @Sendable func listV2(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
         // Upstream has no header schema here: a missing token fails verification instead.
-        let caller = try await authenticator.caller(request, logger: context.logger, requireHeader: false)
+        let caller = try await authenticator.caller(request, context: context, requireHeader: false)
         let body = try await JSONBody.read(request, context: context, allowEmpty: true)
         var options = ListV2Options()
         options.prefix = try body.string("prefix") ?? ""
@@ -148,7 +148,7 @@ struct ObjectRoutes: Sendable {
     }
 
     @Sendable func copy(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let body = try await JSONBody.read(request, context: context)
         let bucket = try body.requiredString("bucketId")
         let sourceKey = try body.requiredString("sourceKey")
@@ -169,7 +169,7 @@ struct ObjectRoutes: Sendable {
     }
 
     @Sendable func move(_ request: Request, context: StorageRequestContext) async throws -> Response {
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let body = try await JSONBody.read(request, context: context)
         let bucket = try body.requiredString("bucketId")
         try await service.moveObject(

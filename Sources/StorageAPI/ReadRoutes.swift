@@ -55,9 +55,9 @@ struct ReadRoutes: Sendable {
 
     func caller(_ request: Request, context: StorageRequestContext, route: Route) async throws -> Caller {
         switch route.access {
-        case .anyone: await authenticator.optionalCaller(request, logger: context.logger)
-        case .authenticated: try await authenticator.caller(request, logger: context.logger)
-        case .publicOnly, .signed, .caller: authenticator.anonymous(request, logger: context.logger)
+        case .anyone: await authenticator.optionalCaller(request, context: context)
+        case .authenticated: try await authenticator.caller(request, context: context)
+        case .publicOnly, .signed, .caller: authenticator.anonymous(request, context: context)
         }
     }
 

@@ -17,7 +17,7 @@ struct RenderRoutes: Sendable {
     func register(on router: some RouterMethods<StorageRequestContext>) {
         router.get("render/image/authenticated/:bucket/**") { request, context in
             let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
-            let caller = try await authenticator.caller(request, logger: context.logger)
+            let caller = try await authenticator.caller(request, context: context)
             return try await render(
                 request, bucket: bucket, key: key, caller: caller, access: .authenticated,
                 operation: .renderAuthenticated, transformation: queryTransformation(request))
@@ -25,7 +25,7 @@ struct RenderRoutes: Sendable {
         router.get("render/image/public/:bucket/**") { request, context in
             let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
             return try await render(
-                request, bucket: bucket, key: key, caller: authenticator.anonymous(request, logger: context.logger), access: .publicOnly,
+                request, bucket: bucket, key: key, caller: authenticator.anonymous(request, context: context), access: .publicOnly,
                 operation: .renderPublic, transformation: queryTransformation(request))
         }
         router.get("render/image/sign/:bucket/**") { request, context in
@@ -35,7 +35,7 @@ struct RenderRoutes: Sendable {
             let transformation = ImageTransformation.fromTokenClaim(
                 claims.transformations ?? "", format: claims.format, limits: limits)
             return try await render(
-                request, bucket: bucket, key: key, caller: authenticator.anonymous(request, logger: context.logger), access: .signed,
+                request, bucket: bucket, key: key, caller: authenticator.anonymous(request, context: context), access: .signed,
                 operation: .renderSigned, transformation: transformation, expires: claims.expiresAt)
         }
     }

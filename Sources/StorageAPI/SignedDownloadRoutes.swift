@@ -32,7 +32,7 @@ struct SignedDownloadRoutes: Sendable {
     /// `POST /object/sign/:bucket/*` `{expiresIn, transform?}` → `{signedURL}`.
     @Sendable func signOne(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 2)
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let body = try await JSONBody.read(request, context: context)
         let expiresIn = try Self.expiresIn(body)
         var transformation = ImageTransformation()
@@ -59,7 +59,7 @@ struct SignedDownloadRoutes: Sendable {
     /// `POST /object/sign/:bucket` `{expiresIn, paths}` → one entry per path, in input order.
     @Sendable func signMany(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let bucket = try StoragePath.bucket(request.uri.path, staticSegments: 2)
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let body = try await JSONBody.read(request, context: context)
         let expiresIn = try Self.expiresIn(body)
         let paths = try body.required("paths", body.stringArray("paths"))
@@ -89,7 +89,7 @@ struct SignedDownloadRoutes: Sendable {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 2)
         let claims = try await SignedAccess.verify(request, tokens: tokens, bucket: bucket, key: key)
         let download = try await service.download(
-            bucketID: bucket, name: key, caller: authenticator.anonymous(request, logger: context.logger), access: .signed,
+            bucketID: bucket, name: key, caller: authenticator.anonymous(request, context: context), access: .signed,
             operation: .objectGetSigned, conditions: DownloadResponse.conditions(request))
         return DownloadResponse.make(download, request: request, expires: claims.expiresAt)
     }

@@ -21,7 +21,7 @@ struct SignedUploadRoutes: Sendable {
     /// `POST /object/upload/sign/:bucket/*` → `{url, token}` after the RLS probe.
     @Sendable func mint(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
-        let caller = try await authenticator.caller(request, logger: context.logger)
+        let caller = try await authenticator.caller(request, context: context)
         let upsert = request.headers[.xUpsert] == "true"
         try await service.authorizeSignedUploadURL(
             bucketID: bucket, name: key, upsert: upsert, mimeType: request.headers[.contentType],
@@ -38,7 +38,7 @@ struct SignedUploadRoutes: Sendable {
     @Sendable func upload(_ request: Request, context: StorageRequestContext) async throws -> Response {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
         let claims = try await SignedAccess.verify(request, tokens: tokens, scope: .upload, bucket: bucket, key: key)
-        let caller = authenticator.anonymous(request, logger: context.logger)
+        let caller = authenticator.anonymous(request, context: context)
         _ = try await UploadBodies.upload(
             request, bucket: bucket, key: key, upsert: claims.upsert, operation: .objectUploadSigned,
             destination: {

@@ -176,7 +176,7 @@ struct TusRoutes: Sendable {
 
     /// The JWT caller of unsigned routes; signed routes take their authority from the token.
     private func jwtCaller(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Caller? {
-        signed ? nil : try await authenticator.caller(request, logger: context.logger)
+        signed ? nil : try await authenticator.caller(request, context: context)
     }
 
     private func authority(
@@ -185,7 +185,7 @@ struct TusRoutes: Sendable {
         if let caller { return .caller(caller) }
         guard let token = request.headers[.xSignature], !token.isEmpty else { throw TusErrors.missingSignature }
         let claims = try await tokens.verify(token, scope: .upload, url: "\(bucket)/\(name)")
-        return .signed(authenticator.anonymous(request, logger: context.logger), owner: claims.owner, upsert: claims.upsert)
+        return .signed(authenticator.anonymous(request, context: context), owner: claims.owner, upsert: claims.upsert)
     }
 
     private func uploadID(_ context: StorageRequestContext) throws -> ResumableUploadID {

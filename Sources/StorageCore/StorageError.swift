@@ -149,6 +149,13 @@ extension StorageError {
         code: .noSuchBucket, statusCode: 404, error: "Bucket not found", message: "Bucket not found")
     public static let noSuchKey = StorageError(
         code: .noSuchKey, statusCode: 404, error: "not_found", message: "Object not found")
+    /// `POST /events/:id/retry` for an id the outbox does not hold (a project route: real status).
+    public static let noSuchEvent = StorageError(
+        code: .noSuchKey, statusCode: 404, error: "not_found", message: "Event not found", httpStatus: 404)
+    /// The events routes are the service role's (a project route: real status).
+    public static let eventsForServiceRoleOnly = StorageError(
+        code: .accessDenied, statusCode: 403, error: "Unauthorized", message: "Events are for the service role only",
+        httpStatus: 403)
     /// The row exists but the backend has no bytes for it.
     public static let noSuchKeyInBackend = StorageError(
         code: .noSuchKey, statusCode: 404, error: "Not found", message: "The resource was not found", forbidsCaching: true)

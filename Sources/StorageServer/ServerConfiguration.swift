@@ -1,6 +1,7 @@
 public import Foundation
 public import Database
 public import Logging
+public import Events
 
 /// Where object bytes are kept (`STORAGE_MODE`).
 public enum StorageMode: String, Sendable {
@@ -60,6 +61,12 @@ public struct ServerConfiguration: Sendable {
     /// How often the drainer looks for due clean-ups (`BACKEND_CLEANUP_INTERVAL_MS`).
     public var cleanupIntervalMilliseconds: Int
     public var logLevel: Logger.Level
+    /// Whether changes write events to the outbox (`EVENTS_ENABLED`).
+    public var eventsEnabled: Bool
+    /// The region event bodies name (`REGION`).
+    public var region: String
+    /// Delivery of the outbox (`WEBHOOK_*`, `EVENTS_RETENTION_HOURS`).
+    public var webhooks: WebhookSettings
 
     /// What a command needs: `migrate` only the database, `keys` only the secret.
     public enum Purpose: Sendable { case serve, migrate, keys }
@@ -106,6 +113,17 @@ public struct ServerConfiguration: Sendable {
           BACKEND_CLEANUP_GRACE_MS               time a request has to remove freed bytes before any replica's drainer may, default 10000
           BACKEND_CLEANUP_INTERVAL_MS            how often the drainer looks for due clean-ups, default 2000
           LOG_LEVEL                              trace, debug, info (default), notice, warning, error, critical
+          EVENTS_ENABLED                         write an event for every change (the outbox), default true
+          REGION                                 region named in event bodies, default S3_REGION or us-east-1
+          WEBHOOK_URL                            where events are POSTed, default none (events recorded, not sent)
+          WEBHOOK_API_KEY                        sent as Authorization: Bearer <key>, default none
+          WEBHOOK_SIGNING_SECRET                 Standard Webhooks secret (whsec_<base64> or any text) for webhook-signature
+          WEBHOOK_TIMEOUT_MS                     one delivery attempt at most, default 5000
+          WEBHOOK_MAX_ATTEMPTS                   attempts per event, the first included, before it is failed, default 10
+          WEBHOOK_BACKOFF_MS                     wait after the first failure, doubling to at most 60 s, with jitter, default 1000
+          WEBHOOK_QUEUE_PULL_INTERVAL            ms between looks for due events besides notifications, default 1000
+          WEBHOOK_MAX_CONNECTIONS                deliveries in flight per replica, default 8
+          EVENTS_RETENTION_HOURS                 how long delivered events are kept, default 72
         """
 
     /// Reads and validates the environment. Throws one error naming the first bad variable.
@@ -169,6 +187,25 @@ public struct ServerConfiguration: Sendable {
             publicURL = url
         }
 
+        var webhookURL: URL?
+        if let text = reader.string("WEBHOOK_URL"), !text.isEmpty {
+            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+                throw ConfigurationError(variable: "WEBHOOK_URL", problem: "must be an http(s) URL, not \(text)")
+            }
+            webhookURL = url
+        }
+        let retentionHours = try reader.integer("EVENTS_RETENTION_HOURS", default: 72, in: 1...87_600)
+        let webhooks = WebhookSettings(
+            url: webhookURL, apiKey: reader.string("WEBHOOK_API_KEY").flatMap { $0.isEmpty ? nil : $0 },
+            signingSecret: reader.string("WEBHOOK_SIGNING_SECRET").flatMap { $0.isEmpty ? nil : $0 },
+            timeout: .milliseconds(try reader.integer("WEBHOOK_TIMEOUT_MS", default: 5000, in: 100...600_000)),
+            policy: DeliveryPolicy(
+                maximumAttempts: try reader.integer("WEBHOOK_MAX_ATTEMPTS", default: 10, in: 1...1000),
+                initialBackoff: .milliseconds(try reader.integer("WEBHOOK_BACKOFF_MS", default: 1000, in: 1...3_600_000))),
+            pollInterval: .milliseconds(try reader.integer("WEBHOOK_QUEUE_PULL_INTERVAL", default: 1000, in: 50...3_600_000)),
+            retention: .seconds(3600 * retentionHours),
+            concurrency: try reader.integer("WEBHOOK_MAX_CONNECTIONS", default: 8, in: 1...500))
+
         let minimumSize = try reader.integer(
             "IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE", "IMG_LIMITS_MIN_SIZE", default: 1, in: 1...10_000)
 
@@ -213,7 +250,10 @@ public struct ServerConfiguration: Sendable {
             metricsAuthToken: reader.string("METRICS_AUTH_TOKEN"),
             cleanupGraceMilliseconds: try reader.integer("BACKEND_CLEANUP_GRACE_MS", default: 10_000, in: 0...86_400_000),
             cleanupIntervalMilliseconds: try reader.integer("BACKEND_CLEANUP_INTERVAL_MS", default: 2000, in: 50...3_600_000),
-            logLevel: level)
+            logLevel: level,
+            eventsEnabled: try reader.boolean("EVENTS_ENABLED", default: true),
+            region: reader.string("REGION", "S3_REGION", "STORAGE_S3_REGION") ?? "us-east-1",
+            webhooks: webhooks)
     }
 }
 

@@ -1,3 +1,4 @@
+import Events
 import Auth
 import Database
 import Foundation
@@ -70,7 +71,7 @@ public enum StorageServer {
                 group.addTask { try await database.run() }
                 defer { group.cancelAll() }
                 return try await service.reconcile(
-                    dryRun: dryRun, minimumAge: minimumAge, logger: BackgroundJob.logger(logger, job: "reconcile"), report: report)
+                    dryRun: dryRun, minimumAge: minimumAge, logger: BackgroundJobLogger.make(logger, job: "reconcile"), report: report)
             })
         } catch {
             outcome = .failure(error)
@@ -131,6 +132,7 @@ public enum StorageServer {
         let backend = try ConfiguredBackend.make(configuration, cleanups: DurableCleanupSink(database: database))
         // Ends when the migrations have run: the drainer needs its table.
         let migrated = AsyncStream<Never>.makeStream()
+        let delivererReady = AsyncStream<Never>.makeStream()
         let imageLimits = ImageTransformation.Limits(
             minimumSize: configuration.imageMinimumSize, maximumSize: configuration.imageMaximumSize)
         let service = StorageService(
@@ -143,7 +145,8 @@ public enum StorageServer {
                 render: RenderSettings(
                     limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled,
                     cacheMaximumBytes: configuration.imageCacheMaximumBytes),
-                cleanupGrace: .milliseconds(configuration.cleanupGraceMilliseconds)),
+                cleanupGrace: .milliseconds(configuration.cleanupGraceMilliseconds),
+                events: EventSettings(enabled: configuration.eventsEnabled, source: eventSource(configuration))),
             images: images)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
@@ -171,13 +174,25 @@ public enum StorageServer {
                 ready: migrated.stream, logger: logger),
             ResumableUploadSweeper(
                 service: service, interval: .milliseconds(configuration.tusSweepIntervalMilliseconds), logger: logger))
+        if configuration.eventsEnabled, configuration.webhooks.url != nil {
+            application.addServices(
+                WebhookDeliverer(
+                    database: database, settings: configuration.webhooks, source: eventSource(configuration),
+                    ready: delivererReady.stream, logger: logger))
+        }
         if let images { application.addServices(images) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
             migrated.continuation.finish()
+            delivererReady.continuation.finish()
             try await backend.prepare(configuration: configuration, logger: logger)
         }
         return application
+    }
+
+    /// The tenant and region event bodies name.
+    static func eventSource(_ configuration: ServerConfiguration) -> EventSource {
+        EventSource(tenantID: configuration.tenantID, host: configuration.publicURL?.host ?? "", region: configuration.region)
     }
 
     /// Per-connection handlers after HTTP decoding: 100-continue, and the read timeout.
@@ -215,7 +230,7 @@ struct BackendCleanupDrainer: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             guard !Task.isShuttingDownGracefully else { return }
             // Each pass logs under its own id, on its lines and on the statements and backend calls it makes.
-            let logger = BackgroundJob.logger(logger, job: "cleanup-drainer")
+            let logger = BackgroundJobLogger.make(logger, job: "cleanup-drainer")
             do {
                 // A full batch means more may be due: go on at once.
                 while try await service.drainCleanups(limit: Self.batchSize, logger: logger) == Self.batchSize,
@@ -238,21 +253,11 @@ struct ResumableUploadSweeper: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             guard !Task.isShuttingDownGracefully else { return }
-            await service.sweepResumableUploads(logger: BackgroundJob.logger(logger, job: "resumable-sweeper"))
+            await service.sweepResumableUploads(logger: BackgroundJobLogger.make(logger, job: "resumable-sweeper"))
         }
     }
 }
 
-/// Loggers of work no request drives: each pass of a background job gets its own id
-/// (`job`, `job_id`), as a request has its `request_id`, so one grep shows the whole pass.
-enum BackgroundJob {
-    static func logger(_ base: Logger, job: String) -> Logger {
-        var logger = base
-        logger[metadataKey: "job"] = .string(job)
-        logger[metadataKey: "job_id"] = .string(UUID().uuidString.lowercased())
-        return logger
-    }
-}
 
 extension PrometheusMetricsFactory {
     /// Prometheus names for the metrics Hummingbird's middleware reports under OpenTelemetry-style

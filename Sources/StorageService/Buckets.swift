@@ -70,6 +70,9 @@ extension StorageService {
                     id: creation.id, name: creation.name, owner: caller.owner, isPublic: creation.isPublic,
                     fileSizeLimit: creation.fileSizeLimit, allowedMimeTypes: creation.allowedMimeTypes,
                     type: creation.type)
+                try await record(
+                    [bucketEvent(.bucketCreated, bucketID: creation.id, bucketType: creation.type, requestID: caller.requestID)],
+                    in: transaction)
             }
         } catch let error as StorageError where error.code == .resourceAlreadyExists {
             throw StorageError.bucketAlreadyExists
@@ -102,6 +105,7 @@ extension StorageService {
             guard try await !transaction.bucketHasObjects(id: id) else { throw StorageError.bucketNotEmpty }
             try await transaction.become(caller.session(.bucketDelete))
             guard try await transaction.deleteBucket(id: id) > 0 else { throw StorageError.noSuchBucket }
+            try await record([bucketEvent(.bucketDeleted, bucketID: id, bucketType: nil, requestID: caller.requestID)], in: transaction)
         }
     }
 
@@ -127,6 +131,7 @@ extension StorageService {
                 let ids = try await transaction.objectIDs(
                     bucketID: id, createdBefore: startedAt, after: after, limit: Self.deleteBatchSize)
                 let rows = try await transaction.deleteObjects(ids: ids)
+                try await record(removalEvents(rows, requestID: caller.requestID), in: transaction)
                 return (ids, try await janitor.record(freedBytes(rows), in: transaction))
             }
             await janitor.finish(scanned.freed, logger: caller.logger)

@@ -11,11 +11,14 @@ public struct RequestFacts: Sendable {
     public var method: String
     /// Path including the query string.
     public var path: String
+    /// The request's id (`X-Request-Id`), reported as `reqId` in events; nil for work no request drives.
+    public var requestID: String?
 
-    public init(headers: String, method: String, path: String) {
+    public init(headers: String, method: String, path: String, requestID: String?) {
         self.headers = headers
         self.method = method
         self.path = path
+        self.requestID = requestID
     }
 }
 
@@ -35,6 +38,8 @@ public struct Caller: Sendable {
     }
 
     public var isAnonymous: Bool { jwt == nil }
+    /// The request's id, for events' `reqId`.
+    public var requestID: String? { request.requestID }
     /// The Postgres role the caller's transactions take on.
     public var role: String { jwt?.role ?? "anon" }
     /// Owner columns for rows this caller creates (contract §6.5).

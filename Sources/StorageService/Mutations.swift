@@ -45,12 +45,13 @@ extension StorageService {
                 throw StorageError.noSuchKey
             }
             try await transaction.become(caller.session(.objectDelete))
-            guard try await transaction.deleteObject(bucketID: bucketID, name: name) != nil else {
+            guard let deleted = try await transaction.deleteObject(bucketID: bucketID, name: name) else {
                 // Refused: a caller who can see the row is told so; one who cannot hears what a
                 // missing row answers, so the route is no existence oracle.
                 let visible = try await transaction.object(bucketID: bucketID, name: name) != nil
                 throw visible ? StorageError.accessDenied() : StorageError.noSuchKey
             }
+            try await record(removalEvents([deleted], requestID: caller.requestID), in: transaction)
             return try await janitor.record(freedBytes([row]), in: transaction)
         }
         await janitor.finish(freed, logger: caller.logger)
@@ -67,6 +68,7 @@ extension StorageService {
             start += batch.count
             let (rows, freed) = try await database.transaction(caller.session(.objectDeleteMany)) { transaction in
                 let rows = try await transaction.deleteObjects(bucketID: bucketID, names: batch)
+                try await record(removalEvents(rows, requestID: caller.requestID), in: transaction)
                 return (rows, try await janitor.record(freedBytes(rows), in: transaction))
             }
             await janitor.finish(freed, logger: caller.logger)
@@ -122,7 +124,8 @@ extension StorageService {
         let write = ObjectWrite(
             bucketID: request.destinationBucket, name: request.destinationKey, owner: caller.owner,
             version: version, metadata: metadata.json, userMetadata: userMetadata ?? .object([:]))
-        return try await commitNewVersion(write, upsert: request.upsert, session: superuser(caller, .objectCopy))
+        return try await commitNewVersion(
+            write, upsert: request.upsert, session: superuser(caller, .objectCopy), event: .copy, requestID: caller.requestID)
     }
 
     /// Moves (renames) an object, possibly across buckets. The row keeps its id; the bytes are
@@ -185,9 +188,19 @@ extension StorageService {
                 if try await transaction.object(bucketID: destinationBucket, name: destinationKey) != nil {
                     throw StorageError.resourceAlreadyExists
                 }
-                guard try await transaction.moveObject(id: source.id, fromVersion: source.version, to: write) != nil else {
+                guard let moved = try await transaction.moveObject(id: source.id, fromVersion: source.version, to: write) else {
                     throw StorageError.noSuchKey
                 }
+                var oldObject: [String: JSONValue] = [
+                    "name": .string(source.name), "bucketId": .string(source.bucketID),
+                    "version": source.version.map(JSONValue.string) ?? .null,
+                ]
+                if let requestID = caller.requestID { oldObject["reqId"] = .string(requestID) }
+                try await record(
+                    [
+                        objectEvent(.objectRemovedMove, source, requestID: caller.requestID),
+                        objectEvent(.objectCreatedMove, moved, requestID: caller.requestID, extra: ["oldObject": .object(oldObject)]),
+                    ], in: transaction)
                 return try await janitor.record(freedBytes([source]), in: transaction)
             }
             await janitor.finish(freed, logger: caller.logger)

@@ -23,13 +23,16 @@ public struct StorageSettings: Sendable {
     /// How long a request has to remove the bytes it freed before a drainer may
     /// (`BACKEND_CLEANUP_GRACE_MS`).
     public var cleanupGrace: Duration
+    /// Whether changes write events to the outbox (`EVENTS_ENABLED`), and who they say sent them.
+    public var events: EventSettings
 
     public init(
         tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000,
         maximumConcurrentUploads: Int = 0,
         resumable: ResumableSettings = ResumableSettings(), render: RenderSettings = RenderSettings(),
-        cleanupGrace: Duration = .seconds(10)
+        cleanupGrace: Duration = .seconds(10), events: EventSettings? = nil
     ) {
+        self.events = events ?? EventSettings(source: EventSource(tenantID: tenantID, host: "", region: "us-east-1"))
         self.maximumConcurrentUploads = maximumConcurrentUploads
         self.cleanupGrace = cleanupGrace
         self.render = render

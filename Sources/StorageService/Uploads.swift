@@ -187,7 +187,9 @@ extension StorageService {
         let write = ObjectWrite(
             bucketID: request.bucketID, name: request.name, owner: owner, version: version,
             metadata: metadata.json, userMetadata: request.userMetadata ?? .object([:]))
-        return try await commitNewVersion(write, upsert: request.upsert, session: superuser(caller, request.operation))
+        return try await commitNewVersion(
+            write, upsert: request.upsert, session: superuser(caller, request.operation),
+            event: .upload(.standard, route: request.operation == .objectUploadUpdate ? .put : .post), requestID: caller.requestID)
     }
 
     /// Writes the row of bytes already stored under `write.version`, serialised per key.
@@ -202,8 +204,8 @@ extension StorageService {
     ///   - alongside: more work for the same transaction, run once the key is locked (so
     ///     a row it locks, such as a resumable upload's, is not held while waiting for the key).
     func commitNewVersion(
-        _ write: ObjectWrite, upsert: Bool, session: DatabaseSession, discardOnFailure: Bool = true,
-        alongside: (@Sendable (Transaction) async throws -> Void)? = nil
+        _ write: ObjectWrite, upsert: Bool, session: DatabaseSession, event: NewVersionEvent, requestID: String?,
+        discardOnFailure: Bool = true, alongside: (@Sendable (Transaction) async throws -> Void)? = nil
     ) async throws -> ObjectRecord {
         let newKey = backendKey(bucketID: write.bucketID, name: write.name, version: write.version)
         do {
@@ -213,6 +215,10 @@ extension StorageService {
                 let previous = try await transaction.object(bucketID: write.bucketID, name: write.name, forUpdate: true)
                 if previous != nil, !upsert { throw StorageError.keyAlreadyExists }
                 let row = try await transaction.upsertObject(write)
+                // A repeat of the same version's commit (a resumable completion run again) reports nothing new.
+                if previous?.version != write.version {
+                    try await record(newVersionEvent(event, row: row, previous: previous, requestID: requestID), in: transaction)
+                }
                 // The replaced version's bytes, recorded with the change that frees them.
                 guard let previous, previous.version != write.version else { return (row, [QueuedCleanup]()) }
                 return (row, try await janitor.record(freedBytes([previous]), in: transaction))

@@ -23,7 +23,7 @@ struct StorageServiceTests {
         var claims: [String: JSONValue] = ["role": .string(role), "exp": .integer(Int64(Date().timeIntervalSince1970) + 600)]
         if let sub { claims["sub"] = .string(sub) }
         let jwt = try await verifier.verify(signer.sign(claims))
-        return Caller(jwt: jwt, request: RequestFacts(headers: "{}", method: "POST", path: "/test"), logger: ScratchDatabase.logger)
+        return Caller(jwt: jwt, request: RequestFacts(headers: "{}", method: "POST", path: "/test", requestID: "test"), logger: ScratchDatabase.logger)
     }
 
     /// A service on a fresh database and directory, with bucket `b` (public: no, limit 1 MiB).

@@ -29,6 +29,7 @@ extension StorageService {
     ) async throws -> ResumableStatus {
         let operation = authority.operation(.create)
         let logger = authority.logger
+        let requestID = authority.caller.requestID
         try BucketName.validate(creation.bucketID)
         try ObjectKey.validate(creation.name)
         try StoredHeaders.validate(contentType: creation.contentType, cacheControl: creation.cacheControl)
@@ -75,7 +76,7 @@ extension StorageService {
         if declared == 0 {
             return try await withResumableLease(id, logger: logger) { lease, row, hold in
                 var state = row.protocolState
-                try await self.finishResumableUpload(row, pieces: ResumablePieces(), lease: lease, hold: hold, logger: logger)
+                try await self.finishResumableUpload(row, pieces: ResumablePieces(), lease: lease, hold: hold, requestID: requestID, logger: logger)
                 state.markCompleted()
                 return Self.status(row, state)
             }
@@ -102,6 +103,7 @@ extension StorageService {
     ) async throws -> ResumableStatus {
         let operation = authority.operation(.part)
         let logger = authority.logger
+        let requestID = authority.caller.requestID
         guard let current = try await database.resumableUpload(id, logger: logger) else { throw TusErrors.notFound }
         try Self.checkReach(current, authority: authority)
         // Cheap refusals first: no lease is taken (or released from another request) for these.
@@ -137,7 +139,7 @@ extension StorageService {
             try state.received(ledger.committed.size - before, plan: plan)
             if state.phase == .assembling {
                 do {
-                    try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, hold: hold, logger: logger)
+                    try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, hold: hold, requestID: requestID, logger: logger)
                 } catch where hold.isLost {
                     // Every byte is recorded; only the lease went (its renewals ran late and the
                     // sweeper took the upload over). The object is this chunk's to report.
@@ -150,7 +152,7 @@ extension StorageService {
         if let answer { return answer }
         return try await withResumableLease(id, logger: logger) { lease, row, hold in
             var state = row.protocolState
-            try await self.finishRecordedUpload(row, lease: lease, hold: hold, logger: logger)
+            try await self.finishRecordedUpload(row, lease: lease, hold: hold, requestID: requestID, logger: logger)
             state.markCompleted()
             return Self.status(row, state)
         }
@@ -175,6 +177,7 @@ extension StorageService {
     /// writer went away before writing the object. Returns how many uploads it settled.
     @discardableResult
     public func sweepResumableUploads(limit: Int = 100, logger: Logger) async -> Int {
+        let requestID: String? = nil
         let candidates: [ResumableUploadID]
         do {
             // A holder gets a whole lease of slack past its lapse: one running late (renewals
@@ -193,7 +196,7 @@ extension StorageService {
                     if state.isExpired(at: row.databaseNow) {
                         try await self.removeResumableUpload(row, lease: lease, logger: logger)
                     } else if state.phase == .assembling {
-                        try await self.finishRecordedUpload(row, lease: lease, hold: hold, logger: logger)
+                        try await self.finishRecordedUpload(row, lease: lease, hold: hold, requestID: requestID, logger: logger)
                     }
                 }
                 settled += 1
@@ -257,7 +260,8 @@ extension StorageService {
     /// Writes the object from every piece and then its row, in the transaction that marks the
     /// upload finished. Losing a race to the same key (no upsert) removes this upload entirely.
     private func finishResumableUpload(
-        _ row: ResumableUploadRow, pieces: ResumablePieces, lease: ResumableLease, hold: LeaseHold, logger: Logger
+        _ row: ResumableUploadRow, pieces: ResumablePieces, lease: ResumableLease, hold: LeaseHold, requestID: String?,
+        logger: Logger
     ) async throws {
         hold.allBytesReceived()
         let ledger = LeaseLedger(
@@ -282,7 +286,10 @@ extension StorageService {
         let janitor = self.janitor
         let freed = RecordedCleanups()
         do {
-            _ = try await commitNewVersion(write, upsert: row.upsert, session: session, discardOnFailure: false) { transaction in
+            _ = try await commitNewVersion(
+                write, upsert: row.upsert, session: session, event: .upload(.resumable, route: .post), requestID: requestID,
+                discardOnFailure: false
+            ) { transaction in
                 try await transaction.markResumableCompleted(lease)
                 freed.add(try await janitor.record(pieceKeys.map { .object($0) }, in: transaction))
             }
@@ -298,10 +305,12 @@ extension StorageService {
 
     /// Finishes an upload whose every byte is recorded but whose object its writer did not get
     /// to write (it went away, or lost the lease on the way); nothing to do once it is finished.
-    private func finishRecordedUpload(_ row: ResumableUploadRow, lease: ResumableLease, hold: LeaseHold, logger: Logger) async throws {
+    private func finishRecordedUpload(
+        _ row: ResumableUploadRow, lease: ResumableLease, hold: LeaseHold, requestID: String?, logger: Logger
+    ) async throws {
         guard row.completedAt == nil else { return }
         guard row.protocolState.phase == .assembling else { throw TusErrors.released }
-        try await finishResumableUpload(row, pieces: try ResumablePiecesJSON.decode(row.pieces), lease: lease, hold: hold, logger: logger)
+        try await finishResumableUpload(row, pieces: try ResumablePiecesJSON.decode(row.pieces), lease: lease, hold: hold, requestID: requestID, logger: logger)
     }
 
     /// Deletes the pieces, then the row (a backend that fails keeps the row for a later sweep).
@@ -335,7 +344,7 @@ extension StorageService {
 
     /// The service-role session of work no request drives (finishing an upload in the sweeper).
     func systemSession(_ operation: StorageOperation, logger: Logger) -> DatabaseSession {
-        Caller(jwt: nil, request: RequestFacts(headers: "{}", method: "", path: ""), logger: logger).session(operation)
+        Caller(jwt: nil, request: RequestFacts(headers: "{}", method: "", path: "", requestID: nil), logger: logger).session(operation)
             .asServiceRole(serviceKey: settings.serviceKey)
     }
 

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The cost of events: 4 KiB uploads per second under RLS (16 clients, file mode, release) with
+# EVENTS_ENABLED=false and with events on and delivered to a local receiver, alternating in one
+# run; then the delivery latency from the change's transaction (`applyTime`) to the receiver,
+# p50/p99, under that load and for uploads one at a time.
+#
+#   Benchmarks/events.sh [seconds=20] [clients=16]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+source Benchmarks/lib.sh
+
+bench_prepare 0
+seconds=${1:-20}
+clients=${2:-16}
+receiver_port=$(free_tcp_port)
+python3 Benchmarks/webhook_receiver.py "$receiver_port" &
+receiver=$!
+export EVENTS_ENABLED=false
+bench_user_setup events_bench small
+trap 'kill "$server" "$receiver" 2>/dev/null || true; stop_postgres "$WORK/postgres"' EXIT
+psql "$DATABASE_URL" -qc "create policy small_insert on storage.objects for insert to authenticated
+  with check (bucket_id = 'small' and owner_id = (select auth.uid())::text)"
+
+restart() {
+  kill "$server"; wait "$server" 2>/dev/null || true
+  export EVENTS_ENABLED=$1 WEBHOOK_URL=$2
+  start_bench_server "$binary" "$WORK/server.log"
+}
+measure() {
+  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" 3 4096 >/dev/null
+  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" "$seconds" 4096 |
+    python3 -c "import json,sys; r=json.load(sys.stdin); assert r['failures'] == 0, r; print(f\"{r['per_second']:.0f} {r['p50_ms']:.1f} {r['p99_ms']:.1f}\")"
+}
+stats() { curl -fs "http://127.0.0.1:$receiver_port/stats"; }
+
+read -r off1 off1_p50 off1_p99 < <(measure)
+restart true "http://127.0.0.1:$receiver_port/hook"
+read -r on1 on1_p50 on1_p99 < <(measure)
+sleep 3
+loaded=$(stats)
+restart false ""
+read -r off2 off2_p50 off2_p99 < <(measure)
+restart true "http://127.0.0.1:$receiver_port/hook"
+curl -fs -X POST "http://127.0.0.1:$receiver_port/reset"
+read -r on2 on2_p50 on2_p99 < <(measure)
+sleep 3
+loaded2=$(stats)
+# One upload at a time, 200 of them, 20 ms apart: latency without a queue in front.
+curl -fs -X POST "http://127.0.0.1:$receiver_port/reset"
+for i in $(seq 200); do
+  curl -fs -o /dev/null -X POST "$base/object/small/idle/$i.bin" -H "Authorization: Bearer $token" --data-binary "x"
+  sleep 0.02
+done
+sleep 2
+idle=$(stats)
+pending=$(psql "$DATABASE_URL" -Atc "select count(*) from storage_api.events where status <> 'delivered'")
+events=$(psql "$DATABASE_URL" -Atc "select count(*) from storage_api.events")
+
+field() { python3 -c "import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(f'{v:.1f}' if isinstance(v, float) else v)" "$1" "$2"; }
+off=$(( (off1 + off2) / 2 )) on=$(( (on1 + on2) / 2 ))
+cat <<TABLE
+| 4 KiB uploads under RLS, $clients clients, ${seconds} s each ($(date -u +%Y-%m-%d), $(nproc) cores) | uploads/s (runs 1, 2) | p50 ms | p99 ms | ratio |
+|---|---|---|---|---|
+| EVENTS_ENABLED=false | $off ($off1, $off2) | $off1_p50, $off2_p50 | $off1_p99, $off2_p99 | 1.00 |
+| events on, delivered to a local receiver meanwhile | $on ($on1, $on2) | $on1_p50, $on2_p50 | $on1_p99, $on2_p99 | $(ratio "$on" "$off") |
+
+| delivery latency, applyTime → receiver | events | p50 ms | p99 ms | duplicates |
+|---|---|---|---|---|
+| under the load above (run 1) | $(field "$loaded" count) | $(field "$loaded" p50_ms) | $(field "$loaded" p99_ms) | $(field "$loaded" duplicates) |
+| under the load above (run 2) | $(field "$loaded2" count) | $(field "$loaded2" p50_ms) | $(field "$loaded2" p99_ms) | $(field "$loaded2" duplicates) |
+| one upload at a time (200, 20 ms apart) | $(field "$idle" count) | $(field "$idle" p50_ms) | $(field "$idle" p99_ms) | $(field "$idle" duplicates) |
+
+Events written: $events; not delivered at the end: $pending.
+TABLE

@@ -1,0 +1,188 @@
+public import Foundation
+public import Logging
+import PostgresNIO
+public import StorageCore
+
+/// An event claimed for delivery: what the deliverer sends, and the claim that fences it.
+public struct ClaimedEvent: Sendable {
+    public var id: UUID
+    public var type: String
+    /// The `event` member of the body, as stored.
+    public var document: String
+    /// Attempts including this one.
+    public var attempts: Int
+    public var createdAt: Date
+    /// The claim: only its holder may settle the event.
+    public var claimToken: UUID
+}
+
+/// The channel a committed event rings, so deliverers wake at once instead of at their next poll.
+public let eventsChannel = "storage_api_events"
+
+extension Transaction {
+    /// Writes `events` to the outbox in this transaction and rings the deliverers when it commits
+    /// (NOTIFY is sent on COMMIT only). Works under any role the transaction has taken on, and
+    /// leaves it in that role. Call it after the change's own statements: they take the key's lock,
+    /// which keeps events of one key in commit order.
+    public func recordEvents(_ events: [StorageEvent]) async throws {
+        guard !events.isEmpty else { return }
+        // jsonb[] travels as text[]: each document serialized here, cast by Postgres.
+        let documents = try events.map { String(decoding: try JSONEncoder().encode($0.document), as: UTF8.self) }
+        // The outbox is the server's own table, granted to the service role: a request role steps
+        // out for the insert and back in within the same statement (privileges are checked
+        // before it runs). The service role and the login role insert at once: one round trip.
+        let current = role.name
+        if let current, current != "service_role" {
+            try await query("SELECT set_config('role', 'none', true)")
+        }
+        try await query(
+            """
+            WITH written AS (
+              INSERT INTO storage_api.events (id, type, bucket_id, name, order_key, event)
+              SELECT id, type, bucket_id, nullif(name, ''), order_key, event
+                FROM unnest(\(events.map(\.id))::uuid[], \(events.map(\.type.rawValue))::text[],
+                            \(events.map(\.bucketID))::text[], \(events.map { $0.name ?? "" })::text[],
+                            \(events.map(\.orderKey))::text[], \(documents)::text[]::jsonb[])
+                     WITH ORDINALITY AS given(id, type, bucket_id, name, order_key, event, position)
+               ORDER BY position
+              RETURNING 1
+            )
+            SELECT set_config('role', \(current ?? "none"), true), pg_notify(\(eventsChannel), '')
+              FROM (SELECT count(*) FROM written) AS inserted
+            """)
+    }
+}
+
+extension StorageDatabase {
+    /// Claims up to `limit` events that are due, for `lease`: per key only the oldest pending
+    /// event, and only while nobody else's claim on it is live, so events of one key go out one
+    /// at a time and in order, and no two replicas send the same event.
+    public func claimEvents(limit: Int, lease: Duration, logger: Logger) async throws -> [ClaimedEvent] {
+        let token = UUID()
+        // Under READ COMMITTED a replica that loses the race for a row re-checks the claim
+        // condition on the winner's version of it, and skips it.
+        let rows = try await statement(
+            """
+            UPDATE storage_api.events AS e
+               SET attempts = e.attempts + 1, claim_token = \(token),
+                   claimed_until = now() + make_interval(secs => \(Self.milliseconds(lease))::bigint / 1000.0)
+              FROM (SELECT id FROM (SELECT DISTINCT ON (order_key) id, seq, next_attempt_at, claimed_until
+                                      FROM storage_api.events WHERE status = 'pending'
+                                     ORDER BY order_key, seq) AS heads
+                     WHERE next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
+                     ORDER BY seq LIMIT \(limit)) AS due
+             WHERE e.id = due.id AND e.status = 'pending' AND (e.claimed_until IS NULL OR e.claimed_until < now())
+            RETURNING e.id, e.type, e.event::text, e.attempts, e.created_at
+            """, logger: logger)
+        return try rows.map { row in
+            let (id, type, document, attempts, createdAt) = try row.decode((UUID, String, String, Int32, Date).self)
+            return ClaimedEvent(
+                id: id, type: type, document: document, attempts: Int(attempts), createdAt: createdAt, claimToken: token)
+        }
+    }
+
+    /// Marks a claimed event delivered. False when the claim was no longer this deliverer's.
+    @discardableResult
+    public func markEventDelivered(_ event: ClaimedEvent, logger: Logger) async throws -> Bool {
+        try await !statement(
+            """
+            UPDATE storage_api.events
+               SET status = 'delivered', delivered_at = now(), claim_token = NULL, claimed_until = NULL, last_error = NULL
+             WHERE id = \(event.id) AND claim_token = \(event.claimToken) AND status = 'pending'
+            RETURNING 1
+            """, logger: logger).isEmpty
+    }
+
+    /// Settles a failed attempt: due again after `retryAfter`, or `failed` when it is nil.
+    @discardableResult
+    public func markEventAttemptFailed(
+        _ event: ClaimedEvent, retryAfter: Duration?, error: String, logger: Logger
+    ) async throws -> Bool {
+        let status = retryAfter == nil ? EventStatus.failed : .pending
+        return try await !statement(
+            """
+            UPDATE storage_api.events
+               SET status = \(status.rawValue), last_error = \(String(error.prefix(1000))),
+                   next_attempt_at = now() + make_interval(secs => \(Self.milliseconds(retryAfter ?? .zero))::bigint / 1000.0),
+                   claim_token = NULL, claimed_until = NULL
+             WHERE id = \(event.id) AND claim_token = \(event.claimToken) AND status = 'pending'
+            RETURNING 1
+            """, logger: logger).isEmpty
+    }
+
+    /// Events oldest first, optionally only one status and only after the event `after`.
+    public func listEvents(status: EventStatus?, after: UUID?, limit: Int, logger: Logger) async throws -> [EventRecord] {
+        let rows = try await statement(
+            """
+            SELECT id, type, bucket_id, name, status, attempts, last_error, created_at, delivered_at
+              FROM storage_api.events
+             WHERE (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
+               AND (\(after)::uuid IS NULL OR seq > (SELECT seq FROM storage_api.events WHERE id = \(after)))
+             ORDER BY seq LIMIT \(limit)
+            """, logger: logger)
+        return try rows.map { row in
+            let (id, type, bucketID, name, status, attempts, lastError, createdAt, deliveredAt) = try row.decode(
+                (UUID, String, String, String?, String, Int32, String?, Date, Date?).self)
+            return EventRecord(
+                id: id, type: type, bucketID: bucketID, name: name, status: status, attempts: Int(attempts),
+                lastError: lastError, createdAt: createdAt, deliveredAt: deliveredAt)
+        }
+    }
+
+    /// Puts a failed event back in the queue with a fresh count of attempts. Nil when there is no
+    /// such event; false when it is not failed.
+    public func retryEvent(_ id: UUID, logger: Logger) async throws -> Bool? {
+        let rows = try await statement(
+            """
+            WITH found AS (SELECT id, status FROM storage_api.events WHERE id = \(id) FOR UPDATE),
+                 retried AS (
+                   UPDATE storage_api.events AS e
+                      SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+                     FROM found WHERE e.id = found.id AND found.status = 'failed'
+                   RETURNING e.id)
+            SELECT (SELECT count(*) FROM retried) > 0 FROM found
+            """, logger: logger)
+        guard let row = rows.first else { return nil }
+        let retried = try row.decode(Bool.self)
+        if retried { try await statement("SELECT pg_notify(\(eventsChannel), '')", logger: logger) }
+        return retried
+    }
+
+    /// Deletes delivered events older than `age`; returns how many.
+    @discardableResult
+    public func pruneDeliveredEvents(olderThan age: Duration, logger: Logger) async throws -> Int {
+        try await statement(
+            """
+            DELETE FROM storage_api.events
+             WHERE status = 'delivered'
+               AND delivered_at < now() - make_interval(secs => \(Self.milliseconds(age))::bigint / 1000.0)
+            RETURNING 1
+            """, logger: logger).count
+    }
+
+    /// How many events wait (pending) and have failed, for the metrics.
+    public func eventBacklog(logger: Logger) async throws -> (pending: Int, failed: Int) {
+        let rows = try await statement(
+            "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'failed') FROM storage_api.events",
+            logger: logger)
+        guard let row = rows.first else { return (0, 0) }
+        let (pending, failed) = try row.decode((Int64, Int64).self)
+        return (Int(pending), Int(failed))
+    }
+}
+
+extension StorageDatabase {
+    /// Calls `onNotification` for every notification on `channel` until cancelled or the
+    /// connection fails. Holds one pooled connection meanwhile (LISTEN needs a session; behind a
+    /// transaction-pooling proxy notifications do not arrive and callers fall back to polling).
+    public func listen(
+        on channel: String, logger: Logger, _ onNotification: @escaping @Sendable () -> Void
+    ) async throws {
+        try await client.withConnection { connection in
+            try await connection.listen(on: channel) { notifications in
+                logger.debug("listening for notifications", metadata: ["channel": "\(channel)"])
+                for try await _ in notifications { onNotification() }
+            }
+        }
+    }
+}
