@@ -81,16 +81,20 @@ extension StorageDatabase {
         }
     }
 
-    /// Marks a claimed event delivered. False when the claim was no longer this deliverer's.
+    /// Marks claimed events delivered, in one statement. Returns the ids it marked: an event
+    /// whose claim was no longer its deliverer's (it ran out and another took it) is not among them.
     @discardableResult
-    public func markEventDelivered(_ event: ClaimedEvent, logger: Logger) async throws -> Bool {
-        try await !statement(
+    public func markEventsDelivered(_ events: [ClaimedEvent], logger: Logger) async throws -> Set<UUID> {
+        guard !events.isEmpty else { return [] }
+        let rows = try await statement(
             """
-            UPDATE storage_api.events
+            UPDATE storage_api.events AS e
                SET status = 'delivered', delivered_at = now(), claim_token = NULL, claimed_until = NULL, last_error = NULL
-             WHERE id = \(event.id) AND claim_token = \(event.claimToken) AND status = 'pending'
-            RETURNING 1
-            """, logger: logger).isEmpty
+              FROM unnest(\(events.map(\.id))::uuid[], \(events.map(\.claimToken))::uuid[]) AS given(id, token)
+             WHERE e.id = given.id AND e.claim_token = given.token AND e.status = 'pending'
+            RETURNING e.id
+            """, logger: logger)
+        return Set(try rows.map { try $0.decode(UUID.self) })
     }
 
     /// Settles a failed attempt: due again after `retryAfter`, or `failed` when it is nil.

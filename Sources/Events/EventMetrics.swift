@@ -12,14 +12,16 @@ enum EventMetrics {
     /// Commit to acknowledgement, in seconds.
     private static let latency = Metrics.Timer(label: "storage_event_delivery_latency_seconds", preferredDisplayUnit: .seconds)
 
+    private static let acknowledged = Counter(label: "storage_event_delivery_attempts_total", dimensions: [("outcome", "acknowledged")])
+    private static let refused = Counter(label: "storage_event_delivery_attempts_total", dimensions: [("outcome", "refused")])
+    private static let unreachable = Counter(label: "storage_event_delivery_attempts_total", dimensions: [("outcome", "unreachable")])
+
     static func attempt(_ result: DeliveryResult) {
-        let outcome: String
         switch result {
-        case .acknowledged: outcome = "acknowledged"
-        case .refused: outcome = "refused"
-        case .unreachable: outcome = "unreachable"
+        case .acknowledged: acknowledged.increment()
+        case .refused: refused.increment()
+        case .unreachable: unreachable.increment()
         }
-        Counter(label: "storage_event_delivery_attempts_total", dimensions: [("outcome", outcome)]).increment()
     }
 
     static func delivered(latency seconds: TimeInterval) {

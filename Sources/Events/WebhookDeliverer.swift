@@ -91,25 +91,41 @@ public struct WebhookDeliverer: Service {
 
     var batchSize: Int { settings.concurrency * 4 }
 
-    /// Claims due events and delivers them, `concurrency` at a time. Returns how many it claimed.
+    /// Claims due events and delivers them, `concurrency` at a time; the delivered ones are
+    /// recorded together once the batch is through. Returns how many it claimed.
     func pass(client: HTTPClient, logger: Logger) async throws -> Int {
         let events = try await database.claimEvents(limit: batchSize, lease: settings.claimLease, logger: logger)
         guard !events.isEmpty, let url = settings.url else { return events.count }
-        await withTaskGroup(of: Void.self) { group in
+        let delivered = await withTaskGroup(of: ClaimedEvent?.self) { group -> [ClaimedEvent] in
+            var delivered: [ClaimedEvent] = []
             var running = 0
             for event in events {
-                if running >= settings.concurrency {
-                    await group.next()
+                if running >= settings.concurrency, let finished = await group.next() {
                     running -= 1
+                    if let finished { delivered.append(finished) }
                 }
-                group.addTask { await deliverOne(event, to: url, client: client, logger: logger) }
+                group.addTask { await attempt(event, to: url, client: client, logger: logger) ? event : nil }
                 running += 1
             }
+            for await finished in group { if let finished { delivered.append(finished) } }
+            return delivered
+        }
+        do {
+            let marked = try await database.markEventsDelivered(delivered, logger: logger)
+            for event in delivered where marked.contains(event.id) {
+                EventMetrics.delivered(latency: Date().timeIntervalSince(event.createdAt))
+            }
+        } catch {
+            // The claims run out and the events are sent again: receivers deduplicate on `webhook-id`.
+            logger.warning("could not record event deliveries", metadata: [
+                "count": "\(delivered.count)", "error": "\(String(reflecting: error))"])
         }
         return events.count
     }
 
-    private func deliverOne(_ event: ClaimedEvent, to url: URL, client: HTTPClient, logger: Logger) async {
+    /// One attempt. Returns true when the receiver acknowledged it (the caller records that);
+    /// a failure is recorded here, as a retry or as the last attempt.
+    private func attempt(_ event: ClaimedEvent, to url: URL, client: HTTPClient, logger: Logger) async -> Bool {
         let message = WebhookMessage(
             eventID: event.id, document: event.document, source: source, sentAt: Date(),
             apiKey: settings.apiKey, signingSecret: settings.signingSecret)
@@ -123,10 +139,8 @@ public struct WebhookDeliverer: Service {
         do {
             switch action {
             case .markDelivered:
-                if try await database.markEventDelivered(event, logger: logger) {
-                    EventMetrics.delivered(latency: Date().timeIntervalSince(event.createdAt))
-                }
                 logger.debug("event delivered", metadata: metadata)
+                return true
             case .retry(let delay):
                 metadata["retry_in_ms"] = "\(Int64(delay.milliseconds))"
                 try await database.markEventAttemptFailed(event, retryAfter: delay, error: result.description, logger: logger)
@@ -137,10 +151,10 @@ public struct WebhookDeliverer: Service {
                 logger.warning("event delivery failed for the last time", metadata: metadata)
             }
         } catch {
-            // The claim runs out and the event is sent again: receivers deduplicate on `webhook-id`.
             logger.warning("could not record an event delivery", metadata: metadata.merging([
                 "error": "\(String(reflecting: error))"]) { $1 })
         }
+        return false
     }
 
     private func send(_ message: WebhookMessage, to url: URL, client: HTTPClient) async -> DeliveryResult {
