@@ -229,6 +229,11 @@ def test_every_change_sends_its_event_once_with_upstreams_payload(replicas, rece
                                       "reqId": events[8]["reqId"]}
     assert events[9]["version"] == events[8]["version"]
     assert receiver.max_in_flight_per_key == 1
+    metrics = httpx.get(f"{server.url}/metrics").text
+    delivered = [line for line in metrics.splitlines() if line.startswith("storage_events_delivered_total")]
+    assert delivered and float(delivered[0].split()[-1]) == len(expected), delivered
+    assert 'storage_event_delivery_attempts_total{outcome="acknowledged"}' in metrics
+    assert "storage_event_delivery_latency_seconds" in metrics
 
 
 def test_refused_and_rolled_back_changes_write_no_event(replicas, receiver, database):
@@ -308,6 +313,8 @@ def test_retries_keep_the_webhook_id_and_the_last_attempt_fails(replicas, receiv
         while time.time() < deadline and stored_events(database)[-1][4] != "delivered":
             time.sleep(0.1)
         assert stored_events(database)[-1][4:] == ("delivered", 1)
+    # A delivering replica stops cleanly on SIGTERM (the deliverer and its listener end).
+    assert server.stop() == 0, server.log_tail()
 
 
 def test_a_receiver_that_was_down_gets_everything_afterwards(replicas, receiver, database):
