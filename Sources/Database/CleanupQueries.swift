@@ -17,11 +17,8 @@ extension Transaction {
     @discardableResult
     public func enqueueCleanups(_ cleanups: [BackendCleanup], dueIn grace: Duration) async throws -> [QueuedCleanup] {
         guard !cleanups.isEmpty else { return [] }
-        // The queue is the server's own table, which request roles cannot reach: step out of
-        // the caller's role for the insert and back into it after (the change that freed the
-        // bytes was checked as the caller; this only records what it freed).
-        let role = try await query("SELECT current_user::text").first?.decode(String.self) ?? "none"
-        _ = try await query("SELECT set_config('role', 'none', true)")
+        // The change that freed the bytes was checked as the caller; this only records what it freed.
+        let restore = try await stepOutOfRequestRole()
         let rows = try await query(
             """
             INSERT INTO storage_api.backend_cleanups (kind, key, upload_id, due_at)
@@ -31,7 +28,7 @@ extension Transaction {
                           \(cleanups.map { $0.uploadID ?? "" })::text[]) AS given(kind, key, upload_id)
             RETURNING id, kind, key, upload_id, attempts
             """)
-        _ = try await query("SELECT set_config('role', \(role), true)")
+        if let restore { try await query("SELECT set_config('role', \(restore), true)") }
         return try StorageDatabase.decodeCleanups(rows)
     }
 }

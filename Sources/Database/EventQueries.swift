@@ -28,13 +28,9 @@ extension Transaction {
         guard !events.isEmpty else { return }
         // jsonb[] travels as text[]: each document serialized here, cast by Postgres.
         let documents = try events.map { String(decoding: try JSONEncoder().encode($0.document), as: UTF8.self) }
-        // The outbox is the server's own table, granted to the service role: a request role steps
-        // out for the insert and back in within the same statement (privileges are checked
-        // before it runs). The service role and the login role insert at once: one round trip.
-        let current = role.name
-        if let current, current != "service_role" {
-            try await query("SELECT set_config('role', 'none', true)")
-        }
+        // A request role steps back in within the insert's own statement (privileges are checked
+        // before it runs); the service role and the login role insert at once, in one round trip.
+        let restore = try await stepOutOfRequestRole() ?? role.name ?? "none"
         try await query(
             """
             WITH written AS (
@@ -47,7 +43,7 @@ extension Transaction {
                ORDER BY position
               RETURNING 1
             )
-            SELECT set_config('role', \(current ?? "none"), true), pg_notify(\(eventsChannel), '')
+            SELECT set_config('role', \(restore), true), pg_notify(\(eventsChannel), '')
               FROM (SELECT count(*) FROM written) AS inserted
             """)
     }

@@ -247,6 +247,16 @@ public struct Transaction: Sendable {
         role.name = session.role
     }
 
+    /// Before a statement on the server's own tables (`storage_api`): a request role cannot reach
+    /// them, so the transaction steps out of it. Returns the role to step back into after the
+    /// statement, or nil when no step was needed (the login role, or the service role, which the
+    /// tables are granted to).
+    func stepOutOfRequestRole() async throws -> String? {
+        guard let current = role.name, current != "service_role" else { return nil }
+        try await query("SELECT set_config('role', 'none', true)")
+        return current
+    }
+
     /// Runs one statement and returns all its rows.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {

@@ -94,8 +94,10 @@ public struct WebhookDeliverer: Service {
     /// Claims due events and delivers them, `concurrency` at a time; the delivered ones are
     /// recorded together once the batch is through. Returns how many it claimed.
     func pass(client: HTTPClient, logger: Logger) async throws -> Int {
+        // Without a receiver nothing is claimed: a claim counts an attempt.
+        guard let url = settings.url else { return 0 }
         let events = try await database.claimEvents(limit: batchSize, lease: settings.claimLease, logger: logger)
-        guard !events.isEmpty, let url = settings.url else { return events.count }
+        guard !events.isEmpty else { return 0 }
         let delivered = await withTaskGroup(of: ClaimedEvent?.self) { group -> [ClaimedEvent] in
             var delivered: [ClaimedEvent] = []
             var running = 0

@@ -19,7 +19,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 from tusclient import client as tus_client
 
-from conftest import ANON_KEY, MODE, SERVICE_KEY, Server
+from conftest import ANON_KEY, MODE, SERVICE_KEY, Server, scratch_database
 
 SIGNING_SECRET = "whsec_" + base64.b64encode(b"compat-webhook-signing-key-32byt").decode()
 API_KEY = "compat-webhook-api-key"
@@ -114,14 +114,9 @@ def receiver():
 
 
 @pytest.fixture
-def database(tmp_path):
-    admin_url = os.environ["TEST_DATABASE_URL"]
-    name = f"compat_events_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'create database "{name}"')
-    yield admin_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'drop database if exists "{name}" with (force)')
+def database():
+    with scratch_database("compat_events") as url:
+        yield url
 
 
 @pytest.fixture

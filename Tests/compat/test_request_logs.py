@@ -6,10 +6,9 @@ import os
 import time
 import uuid
 
-import psycopg
 import pytest
 
-from conftest import MODE, SERVICE_KEY, Server
+from conftest import MODE, SERVICE_KEY, Server, scratch_database
 
 
 def log_lines(server):
@@ -24,19 +23,13 @@ def log_lines(server):
 
 @pytest.fixture(scope="module")
 def debug_server(tmp_path_factory):
-    admin_url = os.environ["TEST_DATABASE_URL"]
-    name = f"logs_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'create database "{name}"')
     base = tmp_path_factory.mktemp("logs")
-    server = Server(os.environ["STORAGE_API_BINARY"], admin_url.rsplit("/", 1)[0] + "/" + name,
-                    base / "storage", base / "server.log",
-                    extra_env={"LOG_LEVEL": "debug", "BACKEND_CLEANUP_INTERVAL_MS": "200"})
-    server.start()
-    yield server
-    assert server.stop() == 0, server.log_tail()
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_database("compat_logs") as database_url:
+        server = Server(os.environ["STORAGE_API_BINARY"], database_url, base / "storage", base / "server.log",
+                        extra_env={"LOG_LEVEL": "debug", "BACKEND_CLEANUP_INTERVAL_MS": "200"})
+        server.start()
+        yield server
+        assert server.stop() == 0, server.log_tail()
 
 
 def test_a_request_id_finds_every_step_of_the_request(debug_server):
