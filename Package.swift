@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Text formats on the wire: JSON string literals, HTTP dates, hexadecimal.
@@ -133,11 +134,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Processing: the configuration, the pipeline state machine and the steps' own parts
+        // (content sniffing, the clamd client). No database, no backend.
+        .target(
+            name: "Processing",
+            dependencies: [
+                "StorageCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Use cases: upload, download, list, copy, move, delete, buckets. Talks to Database and ObjectStore.
         .target(
             name: "StorageService",
             dependencies: [
-                "StorageCore", "Auth", "Database", "ObjectStore", "ImageTransform",
+                "StorageCore", "Auth", "Database", "ObjectStore", "ImageTransform", "Processing",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -177,7 +190,8 @@ let package = Package(
             name: "StorageServer",
             dependencies: [
                 "StorageCore", "Auth", "Database", "ObjectStore", "FileBackend", "S3Backend", "S3", "StorageService", "Events",
-                "StorageAPI", "WireFormats",
+                "StorageAPI", "WireFormats", "Processing",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "ImageTransform",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -209,6 +223,11 @@ let package = Package(
         ),
         .testTarget(name: "StorageCoreTests", dependencies: ["StorageCore"], swiftSettings: swiftSettings),
         .testTarget(name: "EventsTests", dependencies: ["Events", "StorageCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ProcessingTests",
+            dependencies: ["Processing", "StorageCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StorageServiceTests",
             dependencies: [

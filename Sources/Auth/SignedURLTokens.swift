@@ -27,6 +27,8 @@ public struct SignedURLTokens: Sendable {
         public var transformations: String?
         /// Download tokens of render URLs: the requested output format, if any.
         public var format: String?
+        /// Download tokens made for one version (a processing hook's): that version only.
+        public var version: String?
         public var expiresAt: Date?
     }
 
@@ -58,7 +60,8 @@ public struct SignedURLTokens: Sendable {
 
     /// A token for downloading `url` (with the render `transformations`, if any).
     public func downloadToken(
-        url: String, expiresIn: Int64, transformations: String? = nil, format: String? = nil, now: Date = Date()
+        url: String, expiresIn: Int64, transformations: String? = nil, format: String? = nil, version: String? = nil,
+        now: Date = Date()
     ) -> String {
         let iat = Int64(now.timeIntervalSince1970)
         var claims: [String: JSONValue] = [
@@ -67,6 +70,7 @@ public struct SignedURLTokens: Sendable {
         ]
         if let transformations { claims["transformations"] = .string(transformations) }
         if let format { claims["format"] = .string(format) }
+        if let version { claims["version"] = .string(version) }
         return signer.sign(claims)
     }
 
@@ -101,6 +105,6 @@ public struct SignedURLTokens: Sendable {
         return Claims(
             url: url, owner: claims["owner"]?.stringValue, upsert: claims["upsert"]?.boolValue ?? false,
             transformations: claims["transformations"]?.stringValue, format: claims["format"]?.stringValue,
-            expiresAt: verified.expiresAt)
+            version: claims["version"]?.stringValue, expiresAt: verified.expiresAt)
     }
 }

@@ -185,4 +185,20 @@ extension StorageDatabase {
             }
         }
     }
+
+    /// `listen`, again a second after each failure, until the task is cancelled: the callers
+    /// (the webhook deliverer, the processing pipeline) poll meanwhile, so a lost connection
+    /// only slows them down.
+    public func keepListening(on channel: String, logger: Logger, _ onNotification: @escaping @Sendable () -> Void) async {
+        while !Task.isCancelled {
+            do {
+                try await listen(on: channel, logger: logger, onNotification)
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("notifications stopped; polling until they are back", metadata: [
+                    "channel": "\(channel)", "error": "\(String(reflecting: error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
 }

@@ -26,8 +26,8 @@ public struct StoredObjectRow: Sendable {
 }
 
 extension StorageDatabase {
-    /// Which of `candidates` an object row or a resumable upload refers to. The server's own
-    /// role reads every row, whatever the policies.
+    /// Which of `candidates` an object row, a resumable upload or a pending (or quarantined)
+    /// processed version refers to. The server's own role reads every row, whatever the policies.
     public func referencedVersions(_ candidates: [StoredVersion], logger: Logger) async throws -> Set<StoredVersion> {
         guard !candidates.isEmpty else { return [] }
         let rows = try await statement(
@@ -42,6 +42,9 @@ extension StorageDatabase {
                 OR EXISTS (SELECT 1 FROM storage_api.resumable_uploads AS r
                             WHERE r.bucket_id = given.bucket_id AND r.name = given.name
                               AND r.version = given.version)
+                OR EXISTS (SELECT 1 FROM storage_api.processing_jobs AS p
+                            WHERE p.bucket_id = given.bucket_id AND p.name = given.name AND p.version = given.version
+                              AND (p.state = 'pending' OR p.quarantined))
             """, logger: logger)
         return Set(try rows.map { candidates[Int(try $0.decode(Int64.self)) - 1] })
     }

@@ -1,3 +1,5 @@
+public import StorageCore
+
 /// What one delivery attempt came to.
 public enum DeliveryResult: Sendable, Equatable {
     /// The receiver answered 2xx.
@@ -31,15 +33,12 @@ public enum DeliveryAction: Sendable, Equatable {
 public struct DeliveryPolicy: Sendable, Equatable {
     /// Attempts in all, the first included (`WEBHOOK_MAX_ATTEMPTS`).
     public var maximumAttempts: Int
-    /// The wait after the first failure (`WEBHOOK_BACKOFF_MS`); it doubles after each one.
-    public var initialBackoff: Duration
-    /// The longest wait between two attempts.
-    public var maximumBackoff: Duration
+    /// The waits between attempts (`WEBHOOK_BACKOFF_MS` first, doubling).
+    public var backoff: Backoff
 
     public init(maximumAttempts: Int, initialBackoff: Duration, maximumBackoff: Duration = .seconds(60)) {
         self.maximumAttempts = max(1, maximumAttempts)
-        self.initialBackoff = initialBackoff
-        self.maximumBackoff = maximumBackoff
+        self.backoff = Backoff(initial: initialBackoff, maximum: maximumBackoff)
     }
 
     /// The action after attempt number `attempt` (1 for the first) came to `result`.
@@ -48,13 +47,6 @@ public struct DeliveryPolicy: Sendable, Equatable {
     public func action(after result: DeliveryResult, attempt: Int, jitter: Double) -> DeliveryAction {
         if case .acknowledged = result { return .markDelivered }
         guard attempt < maximumAttempts else { return .markFailed }
-        return .retry(after: backoff(afterAttempt: attempt, jitter: jitter))
-    }
-
-    /// `initialBackoff · 2^(attempt-1)`, at most `maximumBackoff`, scaled into its upper half by `jitter`.
-    public func backoff(afterAttempt attempt: Int, jitter: Double) -> Duration {
-        let doublings = min(max(attempt - 1, 0), 30)
-        let full = min(initialBackoff * (1 << doublings), maximumBackoff)
-        return full * (0.5 + 0.5 * min(max(jitter, 0), 1))
+        return .retry(after: backoff.delay(afterAttempt: attempt, jitter: jitter))
     }
 }

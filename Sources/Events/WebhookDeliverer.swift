@@ -41,27 +41,13 @@ public struct WebhookDeliverer: Service {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
         let doorbell = Doorbell()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await listen(ringing: doorbell) }
+            group.addTask { await database.keepListening(on: eventsChannel, logger: logger) { doorbell.ring() } }
             group.addTask { await deliver(client: client, doorbell: doorbell) }
             // Delivery ends at graceful shutdown, after the attempts in flight; the listener then.
             await group.next()
             group.cancelAll()
         }
         try? await client.shutdown()
-    }
-
-    /// Rings the doorbell on every notification of the events channel; reconnects after a failure.
-    private func listen(ringing doorbell: Doorbell) async {
-        while !Task.isCancelled {
-            do {
-                try await database.listen(on: eventsChannel, logger: logger) { doorbell.ring() }
-            } catch {
-                if Task.isCancelled { return }
-                logger.warning("event notifications stopped; polling until they are back", metadata: [
-                    "error": "\(String(reflecting: error))"])
-            }
-            try? await Task.sleep(for: .seconds(1))
-        }
     }
 
     private func deliver(client: HTTPClient, doorbell: Doorbell) async {

@@ -61,6 +61,14 @@ public struct Authenticator: Sendable {
         let query = request.uri.query.map { "?" + $0 } ?? ""
         return RequestFacts(
             headers: request.headersJSON, method: request.method.rawValue,
-            path: String(StoragePath.relative(request.uri.path)) + query, requestID: context.requestID)
+            path: String(StoragePath.relative(request.uri.path)) + query, requestID: context.requestID,
+            respondAsync: request.headers[values: .prefer].contains { Self.prefersAsync($0) })
+    }
+
+    /// Whether a `Prefer` header value holds the `respond-async` preference (RFC 7240).
+    static func prefersAsync(_ value: String) -> Bool {
+        value.split(separator: ",").contains { preference in
+            preference.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "respond-async"
+        }
     }
 }

@@ -49,10 +49,11 @@ struct ObjectRoutes: Sendable {
         let caller = try await authenticator.caller(request, context: context)
         try BucketName.validate(bucket)
         try ObjectKey.validate(key)
-        let object = try await UploadBodies.upload(
+        let outcome = try await UploadBodies.upload(
             request, bucket: bucket, key: key, upsert: upsert, operation: operation,
             destination: { try await service.uploadDestination(bucketID: bucket, name: key, caller: caller, operation: operation) }
         ) { uploadRequest in try await service.upload(uploadRequest, caller: caller) }
+        guard case .stored(let object) = outcome else { return Responses.processing(bucket: bucket, key: key, request: request) }
         return Responses.json(.object([
             ("Id", .string(object.id.uuidString.lowercased())),
             ("Key", .string("\(bucket)/\(key)")),
@@ -162,7 +163,10 @@ struct ObjectRoutes: Sendable {
             mimeType: try metadata?.string("mimetype"),
             cacheControl: try metadata?.string("cacheControl"),
             userMetadata: try UploadBodies.userMetadata(base64: request.headers[.xMetadata]))
-        let object = try await service.copyObject(copyRequest, caller: caller)
+        let outcome = try await service.copyObject(copyRequest, caller: caller)
+        guard case .stored(let object) = outcome else {
+            return Responses.processing(bucket: destinationBucket, key: destinationKey, request: request)
+        }
         return Responses.json(.object(
             [("Id", .string(object.id.uuidString.lowercased())), ("Key", .string("\(destinationBucket)/\(destinationKey)"))]
                 + JSONOutput.objectRow(object)))

@@ -18,6 +18,7 @@ extension HTTPField.Name {
     static let xForwardedProto = Self("x-forwarded-proto")!
     static let xForwardedHost = Self("x-forwarded-host")!
     static let xForwardedPrefix = Self("x-forwarded-prefix")!
+    static let prefer = Self("prefer")!
 }
 
 enum Responses {
@@ -34,6 +35,16 @@ enum Responses {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: document.text)))
+    }
+
+    /// The answer of an upload to a processed bucket whose steps still run (docs/contract.md
+    /// §12.3): 202, `Location` of the status resource under the prefix the request came by.
+    static func processing(bucket: String, key: String, request: Request) -> Response {
+        let prefix = request.uri.path.hasPrefix(StoragePath.mountPrefix + "/") ? StoragePath.mountPrefix : ""
+        let location = "\(prefix)/object/status/\(bucket)/\(key.split(separator: "/", omittingEmptySubsequences: false).map { DownloadResponse.encodeURIComponent(String($0)) }.joined(separator: "/"))"
+        return json(
+            .object([("Key", .string("\(bucket)/\(key)")), ("state", .string("pending")), ("status", .string(location))]),
+            status: .accepted, headers: [.location: location])
     }
 
     /// `{"message": text}`.

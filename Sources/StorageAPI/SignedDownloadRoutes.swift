@@ -90,7 +90,7 @@ struct SignedDownloadRoutes: Sendable {
         let claims = try await SignedAccess.verify(request, tokens: tokens, bucket: bucket, key: key)
         let download = try await service.download(
             bucketID: bucket, name: key, caller: authenticator.anonymous(request, context: context), access: .signed,
-            operation: .objectGetSigned, conditions: DownloadResponse.conditions(request))
+            operation: .objectGetSigned, conditions: DownloadResponse.conditions(request), version: claims.version)
         return DownloadResponse.make(download, request: request, expires: claims.expiresAt)
     }
 }

@@ -39,12 +39,13 @@ struct SignedUploadRoutes: Sendable {
         let (bucket, key) = try StoragePath.bucketAndKey(request.uri.path, staticSegments: 3)
         let claims = try await SignedAccess.verify(request, tokens: tokens, scope: .upload, bucket: bucket, key: key)
         let caller = authenticator.anonymous(request, context: context)
-        _ = try await UploadBodies.upload(
+        let outcome = try await UploadBodies.upload(
             request, bucket: bucket, key: key, upsert: claims.upsert, operation: .objectUploadSigned,
             destination: {
                 try await service.uploadDestination(bucketID: bucket, name: key, caller: caller, operation: .objectUploadSigned)
             }
         ) { uploadRequest in try await service.uploadSigned(uploadRequest, owner: claims.owner, caller: caller) }
+        guard case .stored = outcome else { return Responses.processing(bucket: bucket, key: key, request: request) }
         return Responses.json(.object([("Key", .string("\(bucket)/\(key)"))]))
     }
 }

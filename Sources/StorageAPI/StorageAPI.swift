@@ -72,6 +72,7 @@ public struct StorageAPI: Sendable {
             BucketRoutes(service: service, authenticator: authenticator).register(on: mount)
             ObjectRoutes(service: service, authenticator: authenticator).register(on: mount)
             EventRoutes(service: service, authenticator: authenticator).register(on: mount)
+            ProcessingRoutes(service: service, authenticator: authenticator).register(on: mount)
             ReadRoutes(service: service, authenticator: authenticator, imageLimits: settings.imageTransformation)
                 .register(on: mount)
             SignedUploadRoutes(

@@ -128,6 +128,12 @@ struct TusRoutes: Sendable {
             var headers = Self.protocolHeaders
             headers[.uploadOffset] = String(status.offset)
             Self.progressHeaders(status, into: &headers)
+            if status.stillProcessing {
+                // The last byte is in; the object is not readable until its steps passed.
+                let pending = Responses.processing(bucket: id.bucketID, key: id.name, request: request)
+                headers[.location] = pending.headers[.location]
+                return Response(status: .accepted, headers: headers)
+            }
             return Response(status: .noContent, headers: headers)
         }
     }

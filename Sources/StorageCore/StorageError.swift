@@ -41,6 +41,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
             case invalidUploadID = "InvalidUploadId"
             case tusError = "TusError"
             case checksumMismatch = "ChecksumMismatch"
+            case objectRejected = "ObjectRejected"
         }
 
         private let base: Base
@@ -82,6 +83,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let invalidUploadID = Code(.invalidUploadID)
         public static let tusError = Code(.tusError)
         public static let checksumMismatch = Code(.checksumMismatch)
+        public static let objectRejected = Code(.objectRejected)
     }
 
     /// The error code (`code` in the envelope).
@@ -156,6 +158,15 @@ extension StorageError {
     public static let eventsForServiceRoleOnly = StorageError(
         code: .accessDenied, statusCode: 403, error: "Unauthorized", message: "Events are for the service role only",
         httpStatus: 403)
+    /// A processing step refused the new version (docs/contract.md §12.3; real status).
+    /// - Parameter message: `<step>: <reason>`.
+    public static func objectRejected(_ message: String) -> StorageError {
+        StorageError(code: .objectRejected, statusCode: 422, error: "ObjectRejected", message: message, httpStatus: 422)
+    }
+    /// `GET /object/status/...` for a key with no processing job the caller may see (real status).
+    public static let noProcessingStatus = StorageError(
+        code: .noSuchKey, statusCode: 404, error: "not_found", message: "No processing status for this object",
+        httpStatus: 404)
     /// The row exists but the backend has no bytes for it.
     public static let noSuchKeyInBackend = StorageError(
         code: .noSuchKey, statusCode: 404, error: "Not found", message: "The resource was not found", forbidsCaching: true)

@@ -2,6 +2,7 @@ import FileBackend
 import Foundation
 import Logging
 import ObjectStore
+import Processing
 import S3
 import S3Backend
 import ServiceLifecycle
@@ -37,6 +38,26 @@ enum ConfiguredBackend: Sendable {
             return .file(try FileObjectStore(root: root, bucket: configuration.s3Bucket))
         } catch {
             throw StartupError("FILE_STORAGE_BACKEND_PATH \(root) is not usable: \(error)")
+        }
+    }
+
+    /// A processing delivery target's store: a directory, or an S3 bucket through our client.
+    static func make(target: DeliveryTarget) throws -> ConfiguredBackend {
+        switch target.kind {
+        case .file(let directory):
+            let url = URL(fileURLWithPath: directory).standardizedFileURL
+            do {
+                // The target's directory is the store's bucket folder; its partial files go to a
+                // `.tmp` beside it, on the same file system, so a copy appears whole or not at all.
+                return .file(try FileObjectStore(
+                    root: url.deletingLastPathComponent().path, bucket: url.lastPathComponent))
+            } catch {
+                throw StartupError("PROCESSING_CONFIG targets.\(target.name): \(directory) is not usable: \(error)")
+            }
+        case .s3(let s3):
+            return .s3(S3ObjectStore(client: S3Client(configuration: S3Configuration(
+                endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, accessKey: s3.accessKeyID,
+                secretKey: s3.secretAccessKey, forcePathStyle: s3.forcePathStyle))))
         }
     }
 
@@ -86,5 +107,12 @@ struct S3ClientShutdown: Service {
     func run() async throws {
         try? await gracefulShutdown()
         try await client.shutdown()
+    }
+}
+
+extension DeliveryTarget.Kind {
+    var isFile: Bool {
+        if case .file = self { return true }
+        return false
     }
 }

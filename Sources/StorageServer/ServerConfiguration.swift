@@ -2,6 +2,8 @@ public import Foundation
 public import Database
 public import Logging
 public import Events
+import Processing
+public import StorageService
 
 /// Where object bytes are kept (`STORAGE_MODE`).
 public enum StorageMode: String, Sendable {
@@ -67,6 +69,8 @@ public struct ServerConfiguration: Sendable {
     public var region: String
     /// Delivery of the outbox (`WEBHOOK_*`, `EVENTS_RETENTION_HOURS`).
     public var webhooks: WebhookSettings
+    /// `PROCESSING_CONFIG`, read and validated, and its settings; nil when unset.
+    public var processing: ProcessingSettings?
 
     /// What a command needs: `migrate` only the database, `keys` only the secret.
     public enum Purpose: Sendable { case serve, migrate, keys }
@@ -124,6 +128,11 @@ public struct ServerConfiguration: Sendable {
           WEBHOOK_QUEUE_PULL_INTERVAL            ms between looks for due events besides notifications, default 1000
           WEBHOOK_MAX_CONNECTIONS                deliveries in flight per replica, default 8
           EVENTS_RETENTION_HOURS                 how long delivered events are kept, default 72
+          PROCESSING_CONFIG                      YAML or JSON file of per-bucket steps and delivery targets; unset: none
+          PROCESSING_WAIT_MS                     how long an upload waits for its steps before it answers 202, default 30000
+          PROCESSING_CONCURRENCY                 processing jobs one replica runs at once, default 4
+          PROCESSING_LEASE_MS                    how long a replica's claim on a job lasts unrenewed (a dead replica's
+                                                 jobs wait this long for another), default 30000
         """
 
     /// Reads and validates the environment. Throws one error naming the first bad variable.
@@ -206,6 +215,24 @@ public struct ServerConfiguration: Sendable {
             retention: .seconds(3600 * retentionHours),
             concurrency: try reader.integer("WEBHOOK_MAX_CONNECTIONS", default: 8, in: 1...500))
 
+        var processing: ProcessingSettings?
+        if purpose == .serve, let path = reader.string("PROCESSING_CONFIG") {
+            do {
+                processing = ProcessingSettings(
+                    config: try ProcessingConfig.load(path: path, environment: environment),
+                    wait: .milliseconds(try reader.integer("PROCESSING_WAIT_MS", default: 30_000, in: 0...3_600_000)),
+                    lease: .milliseconds(try reader.integer("PROCESSING_LEASE_MS", default: 30_000, in: 300...3_600_000)),
+                    concurrency: try reader.integer("PROCESSING_CONCURRENCY", default: 4, in: 1...256))
+            } catch let error as ProcessingConfigError {
+                throw ConfigurationError(
+                    variable: "PROCESSING_CONFIG", problem: (error.path.isEmpty ? "" : "\(error.path): ") + error.message)
+            } catch let error as ConfigurationError {
+                throw error
+            } catch {
+                throw ConfigurationError(variable: "PROCESSING_CONFIG", problem: "\(error)")
+            }
+        }
+
         let minimumSize = try reader.integer(
             "IMAGE_TRANSFORMATION_LIMIT_MIN_SIZE", "IMG_LIMITS_MIN_SIZE", default: 1, in: 1...10_000)
 
@@ -253,7 +280,8 @@ public struct ServerConfiguration: Sendable {
             logLevel: level,
             eventsEnabled: try reader.boolean("EVENTS_ENABLED", default: true),
             region: reader.string("REGION", "S3_REGION", "STORAGE_S3_REGION") ?? "us-east-1",
-            webhooks: webhooks)
+            webhooks: webhooks,
+            processing: processing)
     }
 }
 

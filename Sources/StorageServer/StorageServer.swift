@@ -128,11 +128,28 @@ public enum StorageServer {
             throw StartupError("JWT_JWKS: \(error)")
         }
         let images = try makeRenderPool(configuration)
+        // Delivery targets before the backend: a file target can throw, and S3 clients made
+        // before it would not be shut down (file targets are made first for the same reason).
+        let targets = try Dictionary(
+            uniqueKeysWithValues: (configuration.processing?.config.targets.values ?? [:].values)
+                .sorted { $0.kind.isFile && !$1.kind.isFile }
+                .map { ($0.name, try ConfiguredBackend.make(target: $0)) })
         // Last of what can throw: once made, an S3 backend's HTTP client must be shut down.
         let backend = try ConfiguredBackend.make(configuration, cleanups: DurableCleanupSink(database: database))
         // Ends when the migrations have run: the drainer needs its table.
         let migrated = AsyncStream<Never>.makeStream()
         let delivererReady = AsyncStream<Never>.makeStream()
+        let pipelineReady = AsyncStream<Never>.makeStream()
+        // The webhook step reaches the server by its public URL, or by its own address.
+        let hooks = configuration.processing.map { _ in
+            HTTPProcessingHooks(
+                tokens: tokens,
+                baseURL: configuration.publicURL.map { $0.absoluteString.hasSuffix("/") ? String($0.absoluteString.dropLast()) : $0.absoluteString }
+                    ?? "http://\(configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host):\(configuration.port)")
+        }
+        var processing = configuration.processing
+        processing?.hooks = hooks
+        processing?.targets = targets.mapValues(\.store)
         let imageLimits = ImageTransformation.Limits(
             minimumSize: configuration.imageMinimumSize, maximumSize: configuration.imageMaximumSize)
         let service = StorageService(
@@ -146,7 +163,8 @@ public enum StorageServer {
                     limits: imageLimits, cacheEnabled: configuration.imageCacheEnabled,
                     cacheMaximumBytes: configuration.imageCacheMaximumBytes),
                 cleanupGrace: .milliseconds(configuration.cleanupGraceMilliseconds),
-                events: EventSettings(enabled: configuration.eventsEnabled, source: eventSource(configuration))),
+                events: EventSettings(enabled: configuration.eventsEnabled, source: eventSource(configuration)),
+                processing: processing),
             images: images)
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
@@ -168,6 +186,7 @@ public enum StorageServer {
         // the backend's client, and everything before the database.
         application.addServices(database)
         application.addServices(backend.services)
+        application.addServices(targets.values.flatMap(\.services))
         application.addServices(
             BackendCleanupDrainer(
                 service: service, interval: .milliseconds(configuration.cleanupIntervalMilliseconds),
@@ -180,11 +199,18 @@ public enum StorageServer {
                     database: database, settings: configuration.webhooks, source: eventSource(configuration),
                     ready: delivererReady.stream, logger: logger))
         }
+        if let processing {
+            application.addServices(
+                ProcessingPipeline(
+                    service: service, database: database, settings: processing, hooks: hooks, ready: pipelineReady.stream,
+                    logger: logger))
+        }
         if let images { application.addServices(images) }
         application.beforeServerStarts {
             try await runMigrations(database, logger: logger)
             migrated.continuation.finish()
             delivererReady.continuation.finish()
+            pipelineReady.continuation.finish()
             try await backend.prepare(configuration: configuration, logger: logger)
         }
         return application

@@ -108,7 +108,7 @@ struct BackendJanitor: Sendable {
         let claimed = try await database.claimDueCleanups(limit: limit, lease: Self.claimLease, logger: logger)
         let (done, failed) = await perform(claimed, logger: logger)
         for (item, error) in failed {
-            let delay = Self.backoff(attempts: item.attempts)
+            let delay = Self.backoff.delay(afterAttempt: item.attempts, jitter: .random(in: 0...1))
             logger.warning("queued backend clean-up failed", metadata: [
                 "key": "\(item.cleanup.key)", "attempts": "\(item.attempts)", "retryInMs": "\(delay.components.seconds * 1000)",
                 "error": "\(String(reflecting: error))"])
@@ -119,11 +119,8 @@ struct BackendJanitor: Sendable {
         return claimed.count
     }
 
-    /// 1 s, 2 s, 4 s … up to five minutes, each ±20 % so replicas do not retry in step.
-    static func backoff(attempts: Int) -> Duration {
-        let base = min(Double(1 << min(max(attempts - 1, 0), 16)), Double(maximumBackoff.components.seconds))
-        return .milliseconds(Int64(base * 1000 * Double.random(in: 0.8...1.2)))
-    }
+    /// 1 s, 2 s, 4 s … up to five minutes, jittered so replicas do not retry in step.
+    static let backoff = Backoff(initial: .seconds(1), maximum: maximumBackoff)
 }
 
 /// Clean-ups recorded inside a transaction closure, read once it has committed.

@@ -13,8 +13,12 @@ public struct RequestFacts: Sendable {
     public var path: String
     /// The request's id (`X-Request-Id`), reported as `reqId` in events; nil for work no request drives.
     public var requestID: String?
+    /// `Prefer: respond-async`: an upload to a processed bucket answers 202 at once instead of
+    /// waiting for its steps.
+    public var respondAsync: Bool
 
-    public init(headers: String, method: String, path: String, requestID: String?) {
+    public init(headers: String, method: String, path: String, requestID: String?, respondAsync: Bool = false) {
+        self.respondAsync = respondAsync
         self.headers = headers
         self.method = method
         self.path = path

@@ -79,7 +79,7 @@ extension StorageService {
 
     /// Copies an object, possibly across buckets: source read under RLS, destination probed like
     /// an upload, bytes copied inside the backend under a new version, then the row written.
-    public func copyObject(_ request: CopyRequest, caller: Caller) async throws -> ObjectRecord {
+    public func copyObject(_ request: CopyRequest, caller: Caller) async throws -> UploadOutcome {
         for bucket in [request.sourceBucket, request.destinationBucket] { try BucketName.validate(bucket) }
         for key in [request.sourceKey, request.destinationKey] { try ObjectKey.validate(key) }
         if !request.copyMetadata {
@@ -124,8 +124,10 @@ extension StorageService {
         let write = ObjectWrite(
             bucketID: request.destinationBucket, name: request.destinationKey, owner: caller.owner,
             version: version, metadata: metadata.json, userMetadata: userMetadata ?? .object([:]))
-        return try await commitNewVersion(
-            write, upsert: request.upsert, session: superuser(caller, .objectCopy), event: .copy, requestID: caller.requestID)
+        return try await settle(
+            try await commitNewVersion(
+                write, upsert: request.upsert, session: superuser(caller, .objectCopy), event: .copy, requestID: caller.requestID),
+            caller: caller)
     }
 
     /// Moves (renames) an object, possibly across buckets. The row keeps its id; the bytes are

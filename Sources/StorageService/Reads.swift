@@ -52,12 +52,18 @@ extension StorageService {
     }
 
     /// Opens an object for download under `conditions` (Range, If-None-Match, If-Modified-Since).
+    /// - Parameter version: a signed URL made for one version (a `webhook` step's, which may be
+    ///   pending): that version, current or still processing, and no other.
     public func download(
         bucketID: String, name: String, caller: Caller, access: ReadAccess, operation: StorageOperation,
-        conditions: ReadConditions
+        conditions: ReadConditions, version: String? = nil
     ) async throws -> ObjectDownload {
-        let object = try await findObject(
-            bucketID: bucketID, name: name, caller: caller, access: access, operation: operation)
+        let object: ObjectRecord
+        if let version, case .signed = access {
+            object = try await findVersion(bucketID: bucketID, name: name, version: version, caller: caller, operation: operation)
+        } else {
+            object = try await findObject(bucketID: bucketID, name: name, caller: caller, access: access, operation: operation)
+        }
         do {
             let content = try await store.getObject(backendKey(object), conditions: conditions, logger: caller.logger)
             return ObjectDownload(object: object, content: content)
@@ -68,6 +74,22 @@ extension StorageService {
 }
 
 extension StorageService {
+    /// The current row when it is `version`, else the pending (or quarantined) version a
+    /// processing job holds, as the row it would write.
+    private func findVersion(
+        bucketID: String, name: String, version: String, caller: Caller, operation: StorageOperation
+    ) async throws -> ObjectRecord {
+        let current = try await findObject(bucketID: bucketID, name: name, caller: caller, access: .signed, operation: operation)
+        if current.version == version { return current }
+        guard let job = try await database.processingJob(bucketID: bucketID, name: name, version: version, logger: caller.logger),
+            job.state != .rejected || job.quarantined
+        else { throw StorageError.noSuchKey }
+        return ObjectRecord(
+            id: job.id, bucketID: bucketID, name: name, owner: job.write.owner.uuid, ownerID: job.write.owner.id,
+            version: version, createdAt: job.createdAt, updatedAt: job.createdAt, lastAccessedAt: nil,
+            metadata: job.write.metadata, userMetadata: job.write.userMetadata)
+    }
+
     /// Checks the caller may read `name` before a signed URL for it is minted (contract §5.8):
     /// the row must be visible under row-level security.
     public func authorizeSignedURL(bucketID: String, name: String, caller: Caller) async throws {

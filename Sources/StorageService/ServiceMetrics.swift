@@ -1,4 +1,6 @@
+import Foundation
 import Metrics
+import Processing
 import StorageCore
 import Synchronization
 
@@ -29,6 +31,38 @@ enum ServiceMetrics {
 
     static func render(_ outcome: RenderOutcome) {
         renderCounters[outcome]?.increment()
+    }
+
+    // MARK: Processing (docs/contract.md §12.3)
+
+    static func processingJobRecorded() {
+        Counter(label: "storage_processing_jobs_total", dimensions: [("state", "pending")]).increment()
+    }
+
+    /// A job that ended, by how (`ready`, `rejected`), and how long it took from its upload.
+    static func processingJobFinished(_ state: String, since created: Date) {
+        Counter(label: "storage_processing_jobs_total", dimensions: [("state", state)]).increment()
+        Timer(label: "storage_processing_ready_seconds", dimensions: [("state", state)], preferredDisplayUnit: .seconds)
+            .recordSeconds(max(0, Date().timeIntervalSince(created)))
+    }
+
+    /// One delivery attempt, by target and the state it left (`delivered`, `pending`: to retry, `failed`).
+    static func processingDelivery(_ target: String, state: String, seconds: Double) {
+        Counter(label: "storage_processing_deliveries_total", dimensions: [("target", target), ("state", state)]).increment()
+        Timer(label: "storage_processing_delivery_seconds", dimensions: [("target", target)], preferredDisplayUnit: .seconds)
+            .recordSeconds(seconds)
+    }
+
+    /// One step's run, by step and outcome (`passed`, `rejected`, `failed`).
+    static func processingStep(_ step: String, outcome: PipelineMachine.StepOutcome, seconds: Double) {
+        let result = switch outcome {
+        case .passed: "passed"
+        case .rejected: "rejected"
+        case .failed: "failed"
+        }
+        Counter(label: "storage_processing_steps_total", dimensions: [("step", step), ("outcome", result)]).increment()
+        Timer(label: "storage_processing_step_seconds", dimensions: [("step", step)], preferredDisplayUnit: .seconds)
+            .recordSeconds(seconds)
     }
 }
 

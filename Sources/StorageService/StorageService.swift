@@ -25,13 +25,16 @@ public struct StorageSettings: Sendable {
     public var cleanupGrace: Duration
     /// Whether changes write events to the outbox (`EVENTS_ENABLED`), and who they say sent them.
     public var events: EventSettings
+    /// `PROCESSING_CONFIG` and its settings; nil when unset (every version is committed at once).
+    public var processing: ProcessingSettings?
 
     public init(
         tenantID: String, uploadFileSizeLimit: Int64, serviceKey: String, emptyBucketMaximum: Int = 200_000,
         maximumConcurrentUploads: Int = 0,
         resumable: ResumableSettings = ResumableSettings(), render: RenderSettings = RenderSettings(),
-        cleanupGrace: Duration = .seconds(10), events: EventSettings? = nil
+        cleanupGrace: Duration = .seconds(10), events: EventSettings? = nil, processing: ProcessingSettings? = nil
     ) {
+        self.processing = processing
         self.events = events ?? EventSettings(source: EventSource(tenantID: tenantID, host: "", region: "us-east-1"))
         self.maximumConcurrentUploads = maximumConcurrentUploads
         self.cleanupGrace = cleanupGrace
@@ -57,6 +60,8 @@ public struct StorageService: Sendable {
     /// The image workers; nil when image transformation is disabled.
     let images: RenderPool?
     let uploads: UploadGate
+    /// Shared by the uploads waiting for their steps and this replica's pipeline; nil without processing.
+    let processing: ProcessingRuntime?
 
     /// The service keeps no logger of its own: each use case logs on the logger it is given
     /// (the request's, via `Caller`, or a background job's), so every line carries that id.
@@ -69,6 +74,7 @@ public struct StorageService: Sendable {
             grace: settings.cleanupGrace)
         self.images = images
         self.uploads = UploadGate(maximum: settings.maximumConcurrentUploads)
+        self.processing = settings.processing.map(ProcessingRuntime.init)
         self.database = database
         self.store = store
         self.settings = settings

@@ -65,22 +65,23 @@ extension StorageService {
     /// Uploads an object (contract §7.2): bucket lookup and RLS probe, then the bytes under a fresh
     /// version, then the row; the old version's bytes go after commit. On any failure after the
     /// bytes were written they are removed again.
-    public func upload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> ObjectRecord {
+    public func upload<Body>(_ request: UploadRequest<Body>, caller: Caller) async throws -> UploadOutcome {
         try BucketName.validate(request.bucketID)
         try ObjectKey.validate(request.name)
         try StoredHeaders.validate(contentType: request.mimeType, cacheControl: request.cacheControl)
         let limit = try await authorizeUpload(request, caller: caller)
-        return try await storeUpload(request, limit: limit, owner: caller.owner, caller: caller)
+        return try await settle(try await storeUpload(request, limit: limit, owner: caller.owner, caller: caller), caller: caller)
     }
 
     /// Uploads through a signed upload URL (contract §5.9): row-level security was checked when
     /// the token was minted, so there is no probe; the token's owner and upsert apply.
-    public func uploadSigned<Body>(_ request: UploadRequest<Body>, owner: String?, caller: Caller) async throws -> ObjectRecord {
+    public func uploadSigned<Body>(_ request: UploadRequest<Body>, owner: String?, caller: Caller) async throws -> UploadOutcome {
         try BucketName.validate(request.bucketID)
         try ObjectKey.validate(request.name)
         try StoredHeaders.validate(contentType: request.mimeType, cacheControl: request.cacheControl)
         let limit = try await authorizeUpload(request, caller: caller, probe: false)
-        return try await storeUpload(request, limit: limit, owner: Owner(sub: owner), caller: caller)
+        return try await settle(
+            try await storeUpload(request, limit: limit, owner: Owner(sub: owner), caller: caller), caller: caller)
     }
 
     /// What minting a signed upload URL checks (contract §5.9): that the caller could upload there
@@ -167,7 +168,7 @@ extension StorageService {
     /// Streams the bytes to a new version and writes the row as superuser.
     func storeUpload<Body>(
         _ request: UploadRequest<Body>, limit: Int64, owner: Owner, caller: Caller
-    ) async throws -> ObjectRecord {
+    ) async throws -> NewVersion {
         let version = UUID().uuidString.lowercased()
         let key = backendKey(bucketID: request.bucketID, name: request.name, version: version)
         let info: ObjectInfo
@@ -203,10 +204,17 @@ extension StorageService {
     ///     something else still owns them: an assembled resumable upload).
     ///   - alongside: more work for the same transaction, run once the key is locked (so
     ///     a row it locks, such as a resumable upload's, is not held while waiting for the key).
+    ///   - checked: the version went through its bucket's processing already. Otherwise a
+    ///     version of a bucket with processing is recorded as pending instead (docs/contract.md §12.3).
     func commitNewVersion(
         _ write: ObjectWrite, upsert: Bool, session: DatabaseSession, event: NewVersionEvent, requestID: String?,
-        discardOnFailure: Bool = true, alongside: (@Sendable (Transaction) async throws -> Void)? = nil
-    ) async throws -> ObjectRecord {
+        discardOnFailure: Bool = true, checked: Bool = false, alongside: (@Sendable (Transaction) async throws -> Void)? = nil
+    ) async throws -> NewVersion {
+        if !checked, let rule = processingRule(bucketID: write.bucketID) {
+            return try await recordPendingVersion(
+                write, upsert: upsert, rule: rule, session: session, origin: event, requestID: requestID,
+                discardOnFailure: discardOnFailure, alongside: alongside)
+        }
         let newKey = backendKey(bucketID: write.bucketID, name: write.name, version: write.version)
         do {
             let (row, freed) = try await database.transaction(session) { transaction in
@@ -224,7 +232,7 @@ extension StorageService {
                 return (row, try await janitor.record(freedBytes([previous]), in: transaction))
             }
             await janitor.finish(freed, logger: session.logger)
-            return row
+            return .committed(row)
         } catch let error as ResumableLeaseLost {
             throw error
         } catch {

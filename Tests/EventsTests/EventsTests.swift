@@ -24,14 +24,14 @@ struct DeliveryPolicyTests {
     }
 
     @Test func backoffDoublesToTheCapAndJitterTakesTheUpperHalf() {
-        #expect(policy.backoff(afterAttempt: 1, jitter: 0) == .milliseconds(500))
-        #expect(policy.backoff(afterAttempt: 1, jitter: 0.5) == .milliseconds(750))
-        #expect(policy.backoff(afterAttempt: 6, jitter: 1) == .seconds(32))
-        #expect(policy.backoff(afterAttempt: 7, jitter: 1) == .seconds(60))
-        #expect(policy.backoff(afterAttempt: 500, jitter: 1) == .seconds(60))
-        #expect(policy.backoff(afterAttempt: 500, jitter: 0) == .seconds(30))
+        #expect(policy.backoff.delay(afterAttempt: 1, jitter: 0) == .milliseconds(500))
+        #expect(policy.backoff.delay(afterAttempt: 1, jitter: 0.5) == .milliseconds(750))
+        #expect(policy.backoff.delay(afterAttempt: 6, jitter: 1) == .seconds(32))
+        #expect(policy.backoff.delay(afterAttempt: 7, jitter: 1) == .seconds(60))
+        #expect(policy.backoff.delay(afterAttempt: 500, jitter: 1) == .seconds(60))
+        #expect(policy.backoff.delay(afterAttempt: 500, jitter: 0) == .seconds(30))
         // Out-of-range jitter is clamped.
-        #expect(policy.backoff(afterAttempt: 1, jitter: 7) == .seconds(1))
+        #expect(policy.backoff.delay(afterAttempt: 1, jitter: 7) == .seconds(1))
     }
 
     @Test func oneAttemptMeansNoRetry() {

@@ -20,6 +20,10 @@ public enum StorageEventType: String, Sendable, CaseIterable {
     case objectRemovedMove = "ObjectRemoved:Move"
     case objectUpdatedMetadata = "ObjectUpdated:Metadata"
     case bucketCreated = "BucketCreated"
+    /// A new version a processing step refused (its payload names the step and the reason).
+    case objectRejected = "ObjectRejected"
+    /// A ready version copied to a delivery target (its payload names the target and the path).
+    case objectDelivered = "ObjectDelivered"
     case bucketDeleted = "BucketDeleted"
 }
 

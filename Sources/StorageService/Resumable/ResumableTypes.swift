@@ -1,3 +1,4 @@
+import Synchronization
 import Logging
 public import Foundation
 public import NIOCore
@@ -118,4 +119,16 @@ public struct ResumableStatus: Sendable, Equatable {
     public var contentType: String
     public var cacheControl: String
     public var percent: Double?
+    /// Completed into a processed bucket whose steps still run: the answer is 202 with the
+    /// status resource's location (docs/contract.md §12.3).
+    public var stillProcessing = false
+}
+
+/// The version a lease's closure finished, read after the lease is released.
+final class FinishedVersion: Sendable {
+    private let version = Mutex<NewVersion?>(nil)
+
+    func set(_ value: NewVersion?) { version.withLock { $0 = value } }
+
+    var value: NewVersion? { version.withLock { $0 } }
 }

@@ -74,12 +74,15 @@ extension StorageService {
                 pieces: try ResumablePiecesJSON.encode(ResumablePieces())),
             lifetime: settings.resumable.lifetime, logger: logger)
         if declared == 0 {
-            return try await withResumableLease(id, logger: logger) { lease, row, hold in
+            let finished = FinishedVersion()
+            let status = try await withResumableLease(id, logger: logger) { lease, row, hold in
                 var state = row.protocolState
-                try await self.finishResumableUpload(row, pieces: ResumablePieces(), lease: lease, hold: hold, requestID: requestID, logger: logger)
+                finished.set(
+                    try await self.finishResumableUpload(row, pieces: ResumablePieces(), lease: lease, hold: hold, requestID: requestID, logger: logger))
                 state.markCompleted()
                 return Self.status(row, state)
             }
+            return try await settle(finished, status: status, authority: authority)
         }
         return Self.status(row, row.protocolState)
     }
@@ -112,6 +115,7 @@ extension StorageService {
         // A repeat of the finishing PATCH (its answer was lost): nothing to write, nothing to check.
         if current.completedAt != nil { return Self.status(current, current.protocolState) }
         try await authorizeResumable(current, authority: authority, operation: operation)
+        let finished = FinishedVersion()
         let answer = try await withResumableLease(id, logger: logger) { lease, row, hold -> ResumableStatus? in
             var state = row.protocolState
             let plan = try state.checkPatch(
@@ -139,7 +143,8 @@ extension StorageService {
             try state.received(ledger.committed.size - before, plan: plan)
             if state.phase == .assembling {
                 do {
-                    try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, hold: hold, requestID: requestID, logger: logger)
+                    finished.set(
+                        try await self.finishResumableUpload(row, pieces: ledger.committed, lease: lease, hold: hold, requestID: requestID, logger: logger))
                 } catch where hold.isLost {
                     // Every byte is recorded; only the lease went (its renewals ran late and the
                     // sweeper took the upload over). The object is this chunk's to report.
@@ -149,13 +154,23 @@ extension StorageService {
             }
             return Self.status(row, state)
         }
-        if let answer { return answer }
-        return try await withResumableLease(id, logger: logger) { lease, row, hold in
+        if let answer { return try await settle(finished, status: answer, authority: authority) }
+        let status = try await withResumableLease(id, logger: logger) { lease, row, hold in
             var state = row.protocolState
-            try await self.finishRecordedUpload(row, lease: lease, hold: hold, requestID: requestID, logger: logger)
+            finished.set(try await self.finishRecordedUpload(row, lease: lease, hold: hold, requestID: requestID, logger: logger))
             state.markCompleted()
             return Self.status(row, state)
         }
+        return try await settle(finished, status: status, authority: authority)
+    }
+
+    /// After the lease is released: the finishing chunk of an upload to a processed bucket
+    /// waits for its steps (a rejection throws ObjectRejected; still running marks the status).
+    private func settle(_ finished: FinishedVersion, status: ResumableStatus, authority: ResumableAuthority) async throws -> ResumableStatus {
+        guard let version = finished.value else { return status }
+        var status = status
+        if case .processing = try await settle(version, caller: authority.caller) { status.stillProcessing = true }
+        return status
     }
 
     /// Terminates an unfinished upload (TUS DELETE): its pieces and row go together.
@@ -262,7 +277,7 @@ extension StorageService {
     private func finishResumableUpload(
         _ row: ResumableUploadRow, pieces: ResumablePieces, lease: ResumableLease, hold: LeaseHold, requestID: String?,
         logger: Logger
-    ) async throws {
+    ) async throws -> NewVersion {
         hold.allBytesReceived()
         let ledger = LeaseLedger(
             service: self, lease: lease, committed: pieces, uploadLength: row.uploadLength, defersBytes: false, hold: hold, logger: logger)
@@ -285,8 +300,9 @@ extension StorageService {
         let pieceKeys = ledger.committed.pieces.map(\.key)
         let janitor = self.janitor
         let freed = RecordedCleanups()
+        let version: NewVersion
         do {
-            _ = try await commitNewVersion(
+            version = try await commitNewVersion(
                 write, upsert: row.upsert, session: session, event: .upload(.resumable, route: .post), requestID: requestID,
                 discardOnFailure: false
             ) { transaction in
@@ -301,16 +317,18 @@ extension StorageService {
             throw Self.chunkFailure(error, hold: hold, name: row.id.name, service: self)
         }
         await janitor.finish(freed.all, logger: logger)
+        return version
     }
 
     /// Finishes an upload whose every byte is recorded but whose object its writer did not get
     /// to write (it went away, or lost the lease on the way); nothing to do once it is finished.
+    @discardableResult
     private func finishRecordedUpload(
         _ row: ResumableUploadRow, lease: ResumableLease, hold: LeaseHold, requestID: String?, logger: Logger
-    ) async throws {
-        guard row.completedAt == nil else { return }
+    ) async throws -> NewVersion? {
+        guard row.completedAt == nil else { return nil }
         guard row.protocolState.phase == .assembling else { throw TusErrors.released }
-        try await finishResumableUpload(row, pieces: try ResumablePiecesJSON.decode(row.pieces), lease: lease, hold: hold, requestID: requestID, logger: logger)
+        return try await finishResumableUpload(row, pieces: try ResumablePiecesJSON.decode(row.pieces), lease: lease, hold: hold, requestID: requestID, logger: logger)
     }
 
     /// Deletes the pieces, then the row (a backend that fails keeps the row for a later sweep).

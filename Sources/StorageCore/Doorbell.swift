@@ -1,11 +1,14 @@
 import Synchronization
 
-/// Wakes a waiting deliverer: rung by every committed event's notification, or by the poll.
-/// A ring with nobody waiting is kept, so a notification between two waits is not lost.
-final class Doorbell: Sendable {
+/// Wakes a waiting background worker (the webhook deliverer, the processing pipeline): rung by
+/// a notification, by work finishing, or by the poll. A ring with nobody waiting is kept, so a
+/// notification between two waits is not lost.
+public final class Doorbell: Sendable {
     private let state = Mutex<(rung: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
 
-    func ring() {
+    public init() {}
+
+    public func ring() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -18,7 +21,7 @@ final class Doorbell: Sendable {
     }
 
     /// Returns at the next ring, after `timeout`, or when the task is cancelled.
-    func wait(upTo timeout: Duration) async {
+    public func wait(upTo timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             // The timer rings only when it runs out, not when the wait ends first.
             group.addTask {
