@@ -191,7 +191,9 @@ extension StorageService {
                     deliverTo: rule.deliverTo)
                 else { throw ProcessingClaimLost() }
             }
-        } catch let error as StorageError where error.code == .keyAlreadyExists {
+        } catch let error as StorageError where error.statusCode < 500 {
+            // The key was taken by a new object meanwhile (no upsert), or the bucket was deleted:
+            // no retry can change that. Failures of the database itself (5xx) are retried.
             try await reject(job, token: token, machine: machine, message: "commit: \(error.message)", rule: rule, logger: logger)
             return
         }
