@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "StorageService",
             dependencies: [
-                "StorageCore", "Auth", "Database", "ObjectStore", "ImageTransform", "Processing",
+                "StorageCore", "Auth", "Database", "ObjectStore", "ImageTransform", "Processing", "WireFormats",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -52,12 +52,14 @@ public struct PipelineMachine: Sendable, Equatable {
 
         public init(maxAttempts: Int, backoff: Duration, onError: StepErrorOutcome) {
             self.maxAttempts = max(1, maxAttempts)
-            self.backoff = Backoff(initial: backoff, maximum: .seconds(300))
+            self.backoff = BucketProcessing(steps: [], retryBackoff: backoff).backoff
             self.onError = onError
         }
 
         public init(_ bucket: BucketProcessing) {
-            self.init(maxAttempts: bucket.maxAttempts, backoff: bucket.retryBackoff, onError: bucket.onError)
+            self.maxAttempts = bucket.maxAttempts
+            self.backoff = bucket.backoff
+            self.onError = bucket.onError
         }
     }
 

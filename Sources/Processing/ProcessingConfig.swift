@@ -1,4 +1,5 @@
 public import Foundation
+public import StorageCore
 import Yams
 
 /// What happens to new versions before anyone can read them, per bucket, and where ready ones
@@ -157,6 +158,9 @@ public struct BucketProcessing: Sendable, Equatable {
         self.retryBackoff = retryBackoff
         self.deliverTo = deliverTo
     }
+
+    /// The waits between attempts of a step or a delivery: `retryBackoff`, doubling to five minutes.
+    public var backoff: Backoff { Backoff(initial: retryBackoff, maximum: .seconds(300)) }
 
     /// True when the steps compute the content's hash (`{sha256}` in a target path needs it).
     public var hashesContent: Bool { steps.contains(.sha256) }

@@ -10,6 +10,7 @@ import ServiceLifecycle
 import StorageCore
 import StorageService
 import Synchronization
+import WireFormats
 
 /// Runs processing jobs (docs/contract.md §12.3) on every replica: wakes on the notification a
 /// new job's transaction sends (and on this replica's own uploads at once), polls for retries
@@ -107,7 +108,7 @@ final class HTTPProcessingHooks: ProcessingHooks {
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await client.execute(
-                request, deadline: .now() + .nanoseconds(Int64(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)),
+                request, deadline: .now() + .milliseconds(Int64(timeout.milliseconds)),
                 logger: logger)
             let body = try await response.body.collect(upTo: 1 << 16)
             return HookAnswer.outcome(status: Int(response.status.code), body: Data(buffer: body))

@@ -4,6 +4,7 @@ public import Logging
 import ObjectStore
 import Processing
 import StorageCore
+import WireFormats
 
 /// A delivery a pipeline claimed, to hand to `StorageService.deliver(_:logger:)`.
 public struct ClaimedProcessingDelivery: Sendable {
@@ -57,8 +58,7 @@ extension StorageService {
             state = .delivered
         } else if delivery.attempts < rule.maxAttempts {
             state = .pending
-            retryAfter = Backoff(initial: rule.retryBackoff, maximum: .seconds(300))
-                .delay(afterAttempt: delivery.attempts, jitter: .random(in: 0...1))
+            retryAfter = rule.backoff.delay(afterAttempt: delivery.attempts, jitter: .random(in: 0...1))
         } else {
             state = .failed
         }
@@ -86,7 +86,7 @@ extension StorageService {
             logger.warning("could not record a delivery; it will be sent again", metadata: ["error": "\(String(reflecting: error))"])
             return
         }
-        ServiceMetrics.processingDelivery(delivery.target, state: state.rawValue, seconds: (ContinuousClock.now - started).seconds)
+        ServiceMetrics.processingDelivery(delivery.target, state: state.rawValue, seconds: (ContinuousClock.now - started).milliseconds / 1000)
         switch state {
         case .delivered: logger.info("version delivered", metadata: ["path": "\(path)"])
         case .pending: logger.warning("delivery failed; retrying", metadata: ["error": "\(failure ?? "")", "attempt": "\(delivery.attempts)"])

@@ -6,6 +6,7 @@ import NIOCore
 import ObjectStore
 import Processing
 import StorageCore
+import WireFormats
 
 /// A job's claim ran out and another replica holds it now: this one stops without a word.
 struct ProcessingClaimLost: Error {}
@@ -44,7 +45,7 @@ extension StorageService {
                         await self.runStep(named: name, rule: rule, job: job, sha256: known, logger: stepLogger)
                     }
                     sha256 = digest ?? sha256
-                    ServiceMetrics.processingStep(name, outcome: outcome, seconds: (ContinuousClock.now - started).seconds)
+                    ServiceMetrics.processingStep(name, outcome: outcome, seconds: (ContinuousClock.now - started).milliseconds / 1000)
                     logger.info("processing step finished", metadata: ["step": "\(name)", "outcome": "\(outcome)"])
                     action = machine.finished(step: index, outcome, jitter: .random(in: 0...1))
                     if case .run = action {
@@ -52,7 +53,7 @@ extension StorageService {
                     }
                 case .retry(_, let delay):
                     try await saveProgress(job.id, token: token, machine, sha256: sha256, retryAfter: delay, logger: logger)
-                    logger.info("processing step will be retried", metadata: ["retry_in_ms": "\(Int64(delay.seconds * 1000))"])
+                    logger.info("processing step will be retried", metadata: ["retry_in_ms": "\(Int64(delay.milliseconds))"])
                     return
                 case .promote:
                     try await promote(job, token: token, machine: machine, sha256: sha256, rule: rule, logger: logger)
@@ -241,8 +242,4 @@ public struct ClaimedProcessingJob: Sendable {
 extension ProcessingJob {
     /// The declared type, from the row the job will write.
     var mimeType: String? { write.metadata["mimetype"]?.stringValue }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
