@@ -2,7 +2,8 @@
 # The cost of events: 4 KiB uploads per second under RLS (16 clients, file mode, release) with
 # EVENTS_ENABLED=false and with events on and delivered to a local receiver, alternating in one
 # run; then the delivery latency from the change's transaction (`applyTime`) to the receiver,
-# p50/p99, under that load and for uploads one at a time.
+# p50/p99, under that load and for uploads one at a time; and the CPU each upload cost the server,
+# Postgres and the receiver in each configuration (the cores are shared, so that is where a cost shows).
 #
 #   Benchmarks/events.sh [seconds=20] [clients=16]
 set -euo pipefail
@@ -29,21 +30,28 @@ restart() {
 }
 measure() {
   python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" 3 4096 >/dev/null
-  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" "$seconds" 4096 |
-    python3 -c "import json,sys; r=json.load(sys.stdin); assert r['failures'] == 0, r; print(f\"{r['per_second']:.0f} {r['p50_ms']:.1f} {r['p99_ms']:.1f}\")"
+  python3 Benchmarks/cpu_split.py snap "$WORK/cpu-before.json"
+  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" "$seconds" 4096 > "$WORK/client.json"
+  # A second for the deliveries still in flight, so their CPU counts too (both configurations wait).
+  sleep 1
+  python3 Benchmarks/cpu_split.py snap "$WORK/cpu-after.json"
+  local uploads
+  uploads=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['failures'] == 0, r; print(r['uploads'])" "$WORK/client.json")
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['per_second']:.0f} {r['p50_ms']:.1f} {r['p99_ms']:.1f}\", end=' ')" "$WORK/client.json"
+  python3 Benchmarks/cpu_split.py diff "$WORK/cpu-before.json" "$WORK/cpu-after.json" "$uploads"
 }
 stats() { curl -fs "http://127.0.0.1:$receiver_port/stats"; }
 
-read -r off1 off1_p50 off1_p99 < <(measure)
+read -r off1 off1_p50 off1_p99 off1_server off1_pg off1_receiver < <(measure)
 restart true "http://127.0.0.1:$receiver_port/hook"
-read -r on1 on1_p50 on1_p99 < <(measure)
+read -r on1 on1_p50 on1_p99 on1_server on1_pg on1_receiver < <(measure)
 sleep 3
 loaded=$(stats)
 restart false ""
-read -r off2 off2_p50 off2_p99 < <(measure)
+read -r off2 off2_p50 off2_p99 off2_server off2_pg off2_receiver < <(measure)
 restart true "http://127.0.0.1:$receiver_port/hook"
 curl -fs -X POST "http://127.0.0.1:$receiver_port/reset"
-read -r on2 on2_p50 on2_p99 < <(measure)
+read -r on2 on2_p50 on2_p99 on2_server on2_pg on2_receiver < <(measure)
 sleep 3
 loaded2=$(stats)
 # One upload at a time, 200 of them, 20 ms apart: latency without a queue in front.
@@ -64,6 +72,11 @@ cat <<TABLE
 |---|---|---|---|---|
 | EVENTS_ENABLED=false | $off ($off1, $off2) | $off1_p50, $off2_p50 | $off1_p99, $off2_p99 | 1.00 |
 | events on, delivered to a local receiver meanwhile | $on ($on1, $on2) | $on1_p50, $on2_p50 | $on1_p99, $on2_p99 | $(ratio "$on" "$off") |
+
+| CPU ms per upload, runs 1, 2 (from /proc, the second after each run included) | server | Postgres | receiver |
+|---|---|---|---|
+| EVENTS_ENABLED=false | $off1_server, $off2_server | $off1_pg, $off2_pg | – |
+| events on, delivered meanwhile | $on1_server, $on2_server | $on1_pg, $on2_pg | $on1_receiver, $on2_receiver |
 
 | delivery latency, applyTime → receiver | events | p50 ms | p99 ms | duplicates |
 |---|---|---|---|---|
