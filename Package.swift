@@ -124,6 +124,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The S3 protocol front (`/s3`): request authentication and the wire formats clients speak.
+        .target(
+            name: "S3Protocol",
+            dependencies: [
+                "S3", "WireFormats", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // STORAGE_MODE=self-hosted|cloud: objects in an S3 bucket, through the project's S3 client.
         .target(
             name: "S3Backend",
@@ -265,6 +274,9 @@ let package = Package(
             dependencies: ["S3", "WireFormats", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "S3ProtocolTests",
+            dependencies: ["S3Protocol", "S3", "WireFormats", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "StorageAPITests",
             dependencies: [

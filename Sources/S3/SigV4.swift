@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 import WireFormats
 public import Foundation
 
@@ -129,10 +129,27 @@ public struct SigV4Signer: Sendable {
     }
 
     public func signature(stringToSign: String, date: Date) -> String {
+        HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(date: date)).lowercaseHex
+    }
+
+    /// The key of one day's scope, derived from the secret; signs requests and every chunk of a
+    /// streamed body alike.
+    public func signingKey(date: Date) -> SymmetricKey {
         var key = SymmetricKey(data: Array("AWS4\(secretKey)".utf8))
         for part in [Self.dayStamp(date), region, service, "aws4_request"] {
             key = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array(part.utf8), using: key)))
         }
+        return key
+    }
+
+    /// The signature of one chunk of an `aws-chunked` body (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`):
+    /// it chains on the previous chunk's signature, the request's own (the seed) for the first.
+    public static func chunkSignature(
+        chunkHash: String, previousSignature: String, scope: String, timestamp: String, key: SymmetricKey
+    ) -> String {
+        let stringToSign = [
+            "AWS4-HMAC-SHA256-PAYLOAD", timestamp, scope, previousSignature, emptyPayloadHash, chunkHash,
+        ].joined(separator: "\n")
         return HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: key).lowercaseHex
     }
 
@@ -181,7 +198,8 @@ public struct SigV4Signer: Sendable {
 
     // MARK: - Dates
 
-    static func timestamp(_ date: Date) -> String {
+    /// `yyyyMMdd'T'HHmmss'Z'` in UTC, as in `x-amz-date`.
+    public static func timestamp(_ date: Date) -> String {
         let parts = utcParts(date)
         return "\(parts.day)T\(parts.time)Z"
     }
