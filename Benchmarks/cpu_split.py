@@ -11,7 +11,11 @@ import json
 import os
 import sys
 
-ROLES = {"storage-api": "server", "postgres": "postgres", "webhook_receiver": "receiver"}
+# The server and Postgres by process name (a psql or curl whose arguments mention them is not
+# them); the receiver, a Python script, by its command line.
+NAMES = {"storage-api": "server", "postgres": "postgres"}
+SCRIPTS = {"webhook_receiver": "receiver"}
+ROLES = {**NAMES, **SCRIPTS}
 
 
 def snapshot():
@@ -22,7 +26,8 @@ def snapshot():
             stat = open(f"/proc/{pid}/stat").read()
         except OSError:
             continue
-        role = next((role for key, role in ROLES.items() if key in command), None)
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        role = NAMES.get(name) or next((role for key, role in SCRIPTS.items() if key in command), None)
         if role:
             fields = stat[stat.rindex(")") + 2:].split()
             ticks[pid] = [role, int(fields[11]) + int(fields[12])]

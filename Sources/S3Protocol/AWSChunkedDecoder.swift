@@ -37,6 +37,8 @@ public struct AWSChunkedDecoder: Sendable {
     private let signing: ChunkSigning?
     /// The checksum the body's trailer must carry (`x-amz-trailer`), computed over the decoded bytes.
     private var checksum: RunningChecksum?
+    /// `x-amz-decoded-content-length`: the body may decode to exactly this many bytes.
+    private let declaredLength: Int64?
     /// Decoded bytes so far.
     public private(set) var decodedLength: Int64 = 0
     /// Trailer lines received, names lower-cased.
@@ -44,8 +46,11 @@ public struct AWSChunkedDecoder: Sendable {
 
     /// `signing` is the verified request's chunk signing when its chunks are signed, nil when not
     /// (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`); `trailerChecksum` the algorithm `x-amz-trailer` names.
-    public init(signing: ChunkSigning?, trailerChecksum: ChecksumAlgorithm? = nil) {
+    /// `declaredLength` is `x-amz-decoded-content-length` when sent: a body that decodes to more is
+    /// refused at the chunk that passes it, before its bytes are handed on.
+    public init(signing: ChunkSigning?, trailerChecksum: ChecksumAlgorithm? = nil, declaredLength: Int64? = nil) {
         self.signing = signing
+        self.declaredLength = declaredLength
         self.previousSignature = signing?.seedSignature
         self.checksum = trailerChecksum.map(RunningChecksum.init)
     }
@@ -97,6 +102,10 @@ public struct AWSChunkedDecoder: Sendable {
         case .trailers where line.isEmpty && trailers.isEmpty: break
         default: throw AWSChunkedError("the aws-chunked body ended in the middle of a chunk", .truncated)
         }
+        if let declaredLength, decodedLength != declaredLength {
+            throw AWSChunkedError(
+                "the body decoded to \(decodedLength) bytes, not its x-amz-decoded-content-length (\(declaredLength))", .truncated)
+        }
         guard let checksum else { return }
         let name = checksum.algorithm.headerName
         guard let sent = trailers.first(where: { $0.0 == name })?.1 else {
@@ -137,6 +146,9 @@ public struct AWSChunkedDecoder: Sendable {
             }
             chunkSignature = String(parts[1].dropFirst(prefix.count))
         }
+        if let declaredLength, Int64(size) > declaredLength - decodedLength {
+            throw AWSChunkedError("the body decodes to more than its x-amz-decoded-content-length (\(declaredLength))")
+        }
         if size == 0 {
             try endChunk()
             state = .trailers
@@ -149,7 +161,7 @@ public struct AWSChunkedDecoder: Sendable {
         guard let signing, let previous = previousSignature, let claimed = chunkSignature else { return }
         let expected = signing.signature(chunkHash: hasher.finalize().lowercaseHex, previousSignature: previous)
         hasher = SHA256()
-        guard SigV4Verifier.constantTimeEqual(expected, claimed) else {
+        guard constantTimeEqual(expected, claimed) else {
             throw AWSChunkedError("a chunk's signature does not match", .signatureMismatch)
         }
         previousSignature = expected

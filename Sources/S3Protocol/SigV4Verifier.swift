@@ -91,13 +91,14 @@ public struct SigV4Verifier: Sendable {
     public func verify(
         _ request: ReceivedS3Request, now: Date, secretFor: (String) -> String?
     ) throws(S3AuthError) -> VerifiedS3Request {
-        let presigned = request.queryItems.contains { $0.0 == "X-Amz-Signature" }
-        let claim = try presigned ? Self.presignedClaim(request) : Self.headerClaim(request)
+        let items = request.queryItems
+        let presigned = items.contains { $0.0 == "X-Amz-Signature" }
+        let claim = try presigned ? Self.presignedClaim(items) : Self.headerClaim(request)
         if let enforcedRegion, claim.region != enforcedRegion {
             throw S3AuthError(.malformed, "the region '\(claim.region)' is wrong; expecting '\(enforcedRegion)'")
         }
         guard claim.service == "s3" else { throw S3AuthError(.malformed, "the service '\(claim.service)' is wrong; expecting 's3'") }
-        guard let date = Self.parseTimestamp(claim.timestamp) else {
+        guard let date = SigV4Signer.parseTimestamp(claim.timestamp) else {
             throw S3AuthError(.malformed, "X-Amz-Date '\(claim.timestamp)' is not yyyyMMddTHHmmssZ")
         }
         guard claim.day == String(claim.timestamp.prefix(8)) else {
@@ -121,19 +122,19 @@ public struct SigV4Verifier: Sendable {
             guard !values.isEmpty else { throw S3AuthError(.signatureMismatch, "the signed header '\(name)' is missing") }
             headers += values.map { (name, $0) }
         }
-        let query = presigned ? request.queryItems.filter { $0.0 != "X-Amz-Signature" } : request.queryItems
+        let query = presigned ? items.filter { $0.0 != "X-Amz-Signature" } : items
         let signer = SigV4Signer(accessKey: claim.accessKey, secretKey: secret, region: claim.region, service: claim.service)
         let canonicalPath = SigV4Signer.encodePath(request.rawPath.removingPercentEncoding ?? request.rawPath)
         let canonical = signer.canonicalRequest(
             .init(method: request.method, encodedPath: canonicalPath, query: query, headers: headers),
             payloadHash: claim.payloadHash)
         let expected = signer.signature(stringToSign: signer.stringToSign(canonicalRequest: canonical, date: date), date: date)
-        guard Self.constantTimeEqual(expected, claim.signature) else {
+        guard constantTimeEqual(expected, claim.signature) else {
             throw S3AuthError(.signatureMismatch,
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
         }
         let securityToken = presigned
-            ? request.queryItems.first { $0.0 == "X-Amz-Security-Token" }?.1 : request.header("x-amz-security-token")
+            ? items.first { $0.0 == "X-Amz-Security-Token" }?.1 : request.header("x-amz-security-token")
         return VerifiedS3Request(
             accessKey: claim.accessKey, securityToken: securityToken, payloadHash: claim.payloadHash,
             chunkSigning: ChunkSigning(
@@ -190,8 +191,8 @@ public struct SigV4Verifier: Sendable {
             timestamp: timestamp, payloadHash: payloadHash, expires: nil)
     }
 
-    static func presignedClaim(_ request: ReceivedS3Request) throws(S3AuthError) -> Claim {
-        let items = request.queryItems
+    /// The claim of a presigned URL, from its decoded query pairs.
+    static func presignedClaim(_ items: [(String, String)]) throws(S3AuthError) -> Claim {
         func value(_ name: String) throws(S3AuthError) -> String {
             guard let value = items.first(where: { $0.0 == name })?.1 else {
                 throw S3AuthError(.malformedQuery, "the presigned URL has no \(name)")
@@ -211,36 +212,5 @@ public struct SigV4Verifier: Sendable {
             signedHeaders: try value("X-Amz-SignedHeaders").split(separator: ";").map { $0.lowercased() },
             signature: try value("X-Amz-Signature"), timestamp: try value("X-Amz-Date"),
             payloadHash: SigV4Signer.unsignedPayload, expires: expires)
-    }
-
-    /// `20130524T000000Z`, UTC.
-    static func parseTimestamp(_ text: String) -> Date? {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            var value = 0
-            for byte in bytes[range] {
-                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
-                value = value * 10 + Int(byte - UInt8(ascii: "0"))
-            }
-            return value
-        }
-        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8),
-            let hour = number(9..<11), let minute = number(11..<13), let second = number(13..<15)
-        else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let components = DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
-        guard components.isValidDate(in: calendar) else { return nil }
-        return calendar.date(from: components)
-    }
-
-    /// Compares two signatures without stopping at the first difference.
-    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
-        let a = Array(lhs.utf8), b = Array(rhs.utf8)
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 }

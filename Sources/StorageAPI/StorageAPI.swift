@@ -4,6 +4,7 @@ public import Hummingbird
 import NIOCore
 public import StorageCore
 public import StorageService
+import WireFormats
 
 /// Settings of the HTTP layer.
 public struct APISettings: Sendable {
@@ -101,7 +102,7 @@ struct HealthRoutes: Sendable {
     func register(on router: some RouterMethods<StorageRequestContext>) {
         router.get("status") { _, _ in Response(status: .ok) }
         router.get("metrics") { request, _ in
-            if let metricsToken, !Self.constantTimeEqual(Authenticator.token(request) ?? "", metricsToken) {
+            if let metricsToken, !constantTimeEqual(Authenticator.token(request) ?? "", metricsToken) {
                 return ErrorRenderer.response(.metricsTokenRequired, style: .envelope, headers: [.wwwAuthenticate: "Bearer"])
             }
             return Response(
@@ -120,14 +121,5 @@ struct HealthRoutes: Sendable {
                 ]),
                 status: healthy ? .ok : .serviceUnavailable)
         }
-    }
-}
-
-extension HealthRoutes {
-    /// Compares without an early exit, so response times do not reveal how much of a guess was right.
-    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
-        let a = Array(lhs.utf8), b = Array(rhs.utf8)
-        guard a.count == b.count else { return false }
-        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }
 }

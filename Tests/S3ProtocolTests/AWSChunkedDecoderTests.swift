@@ -32,8 +32,10 @@ import Testing
     }
 
     /// Feeds `body` in pieces of `piece` bytes; returns the decoded bytes and the decoder.
-    func decode(_ body: [UInt8], piece: Int, signing: ChunkSigning?) throws(AWSChunkedError) -> ([UInt8], AWSChunkedDecoder) {
-        var decoder = AWSChunkedDecoder(signing: signing)
+    func decode(
+        _ body: [UInt8], piece: Int, signing: ChunkSigning?, declaredLength: Int64? = nil
+    ) throws(AWSChunkedError) -> ([UInt8], AWSChunkedDecoder) {
+        var decoder = AWSChunkedDecoder(signing: signing, declaredLength: declaredLength)
         var output: [UInt8] = []
         var offset = 0
         while offset < body.count {
@@ -106,5 +108,36 @@ import Testing
         #expect(throws: AWSChunkedError.self) { try decode(Array("5\r\nhello\r\n0\r\n\r\n".utf8), piece: 64, signing: Self.signing) }
         let trailers = (0..<20).map { "x-amz-meta-\($0):v\r\n" }.joined()
         #expect(throws: AWSChunkedError.self) { try decode(Array("0\r\n\(trailers)\r\n".utf8), piece: 64, signing: nil) }
+    }
+
+    @Test func theDeclaredDecodedLengthBoundsTheBody() throws {
+        let body = Self.signedBody()
+        let (output, _) = try decode(body, piece: 4096, signing: Self.signing, declaredLength: 66560)
+        #expect(output.count == 66560)
+        // One byte less declared: refused at the chunk that passes it, before its bytes come out.
+        var decoder = AWSChunkedDecoder(signing: Self.signing, declaredLength: 66559)
+        var handedOn = 0
+        do {
+            for start in stride(from: 0, to: body.count, by: 4096) {
+                for buffer in try decoder.feed(ByteBuffer(bytes: body[start..<min(body.count, start + 4096)])) {
+                    handedOn += buffer.readableBytes
+                }
+            }
+            Issue.record("a body longer than declared was accepted")
+        } catch {
+            #expect(error.s3Code == "InvalidRequest")
+        }
+        // Nothing of the second chunk came out (the feed that throws hands on nothing of its piece).
+        #expect(handedOn <= 65536 && handedOn > 60000)
+        // A huge chunk size is refused at once, not waited for.
+        var huge = AWSChunkedDecoder(signing: nil, declaredLength: 10)
+        #expect(throws: AWSChunkedError.self) { _ = try huge.feed(ByteBuffer(string: "7fffffffffffffff\r\n")) }
+        // More declared than sent.
+        do {
+            _ = try decode(body, piece: 4096, signing: Self.signing, declaredLength: 70000)
+            Issue.record("a body shorter than declared was accepted")
+        } catch {
+            #expect(error.s3Code == "IncompleteBody")
+        }
     }
 }

@@ -185,9 +185,9 @@ import Testing
     }
 
     @Test func timestampsParseStrictly() {
-        #expect(SigV4Verifier.parseTimestamp("20130524T000000Z") == Self.signedAt)
-        #expect(SigV4Verifier.parseTimestamp("20130532T000000Z") == nil)
-        #expect(SigV4Verifier.parseTimestamp("2013-05-24T00:00Z") == nil)
-        #expect(SigV4Verifier.parseTimestamp("20130524T0000000") == nil)
+        #expect(SigV4Signer.parseTimestamp("20130524T000000Z") == Self.signedAt)
+        #expect(SigV4Signer.parseTimestamp("20130532T000000Z") == nil)
+        #expect(SigV4Signer.parseTimestamp("2013-05-24T00:00Z") == nil)
+        #expect(SigV4Signer.parseTimestamp("20130524T0000000") == nil)
     }
 }
