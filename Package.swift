@@ -196,10 +196,21 @@ let package = Package(
         ),
         // The running process: configuration from the environment and wiring of every service.
         .target(
+            name: "S3API",
+            dependencies: [
+                "StorageCore", "ObjectStore", "StorageService", "StorageAPI", "S3Protocol", "S3", "WireFormats",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StorageServer",
             dependencies: [
                 "StorageCore", "Auth", "Database", "ObjectStore", "FileBackend", "S3Backend", "S3", "StorageService", "Events",
-                "StorageAPI", "WireFormats", "Processing",
+                "StorageAPI", "S3API", "WireFormats", "Processing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "ImageTransform",
                 .product(name: "Hummingbird", package: "hummingbird"),

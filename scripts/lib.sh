@@ -23,6 +23,14 @@ ensure_libvips() {
 }
 
 # Chromium, for the headless-browser compatibility test (a page on another origin calls the server).
+# rclone and s3cmd (Debian) for the S3 protocol tests; the AWS CLI comes from PyPI with the suite.
+ensure_s3_tools() {
+  local missing=()
+  command -v rclone >/dev/null || missing+=(rclone)
+  command -v s3cmd >/dev/null || missing+=(s3cmd)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
 ensure_chromium() {
   if ! command -v chromium >/dev/null; then
     apt_install chromium

@@ -258,3 +258,26 @@ extension Transaction {
         }
     }
 }
+
+extension Transaction {
+    /// An S3 listing page (RLS applies): keys under `prefix` after `startAfter` in byte order, with
+    /// keys below the next `delimiter` collapsed into one common-prefix row (id nil, name without
+    /// the delimiter), through `storage.list_objects_with_delimiter`; no delimiter lists flat.
+    public func listObjectsS3(
+        bucketID: String, prefix: String, delimiter: String?, startAfter: String?, limit: Int
+    ) async throws -> [ListEntry] {
+        guard let delimiter, !delimiter.isEmpty else {
+            return try await listFlat(
+                bucketID: bucketID,
+                ListV2Query(
+                    prefix: prefix, limit: limit, withDelimiter: false, sortColumn: .name, descending: false,
+                    startAfter: startAfter, sortValueAfter: nil))
+        }
+        let rows = try await query(
+            """
+            SELECT NULL::text, name, id, updated_at, created_at, last_accessed_at, metadata
+              FROM storage.list_objects_with_delimiter(\(bucketID), \(prefix), \(delimiter), \(limit)::int, \(startAfter ?? ""), '', 'asc')
+            """)
+        return try entries(rows)
+    }
+}

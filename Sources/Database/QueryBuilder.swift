@@ -63,6 +63,7 @@ enum ColumnList: String, SQLFragment {
         id, bucket_id, name, owner::text, owner_id, version, created_at, updated_at, last_accessed_at,
         metadata, user_metadata
         """
+    case multipartUpload = "id, bucket_id, key, version, owner_id, in_progress_size, created_at, user_metadata"
 }
 
 /// A row lock clause, or none.

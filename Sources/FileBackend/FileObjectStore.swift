@@ -227,7 +227,7 @@ public struct FileObjectStore: ObjectStore {
         return try await blocking { () throws(ObjectStoreError) in try readInfo(path) }
     }
 
-    private func readInfo(_ path: String) throws(ObjectStoreError) -> ObjectInfo {
+    func readInfo(_ path: String) throws(ObjectStoreError) -> ObjectInfo {
         let status = try PosixFile.status(path)
         guard status.isRegularFile else { throw ObjectStoreError(.notFound, "\(path) is not a file") }
         let eTag =
@@ -332,8 +332,12 @@ public struct FileObjectStore: ObjectStore {
     }
 
     public func perform(_ cleanup: BackendCleanup, logger: Logger) async throws {
-        // No multipart uploads here: a failed write leaves only its temporary file, which the
-        // write removes itself (or the start-up sweep does after a crash).
+        // A failed write leaves only its temporary file, which the write removes itself (or the
+        // start-up sweep does after a crash); a multipart upload is its parts' directory.
+        if case .multipart(let key, let uploadID) = cleanup {
+            try await abortMultipartUpload(key, uploadID: uploadID, logger: logger)
+            return
+        }
         try await performDeletes(of: cleanup, logger: logger)
     }
 

@@ -103,7 +103,7 @@ public struct ObjectContent: Sendable {
 ///
 /// Keys are opaque `/`-separated strings (`<tenant>/<bucket>/<name>/<version>`, contract §7.1).
 /// Writes are atomic: a key is either absent or holds complete bytes.
-public protocol ObjectStore: ResumableStorage {
+public protocol ObjectStore: ResumableStorage, MultipartStorage {
     /// Stores the bytes of `body` under `key`, replacing nothing (keys are fresh versions).
     /// If `body` throws, nothing is left behind and the error is rethrown unchanged.
     func putObject<Body: AsyncSequence & Sendable>(

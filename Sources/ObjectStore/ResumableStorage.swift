@@ -1,5 +1,6 @@
 public import Logging
 public import NIOCore
+public import StorageCore
 
 /// The backend pieces holding a resumable upload's durable bytes, in order: first the parts of
 /// an S3 multipart upload, then temporary piece objects (in file mode, every byte is in pieces).
@@ -24,17 +25,7 @@ public struct ResumablePieces: Codable, Sendable, Equatable {
     }
 
     /// A part of the S3 multipart upload.
-    public struct Part: Codable, Sendable, Equatable {
-        public var number: Int
-        public var eTag: String
-        public var size: Int64
-
-        public init(number: Int, eTag: String, size: Int64) {
-            self.number = number
-            self.eTag = eTag
-            self.size = size
-        }
-    }
+    public typealias Part = MultipartPart
 
     public var multipartUploadID: String?
     public var parts: [Part]

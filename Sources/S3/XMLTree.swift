@@ -1,31 +1,31 @@
-import Foundation
+public import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
 
 /// A parsed S3 XML response: elements with their text and children, namespaces ignored.
-struct XMLTree: Sendable, Equatable {
-    var name: String
-    var text: String
-    var children: [XMLTree]
+public struct XMLTree: Sendable, Equatable {
+    public var name: String
+    public var text: String
+    public var children: [XMLTree]
 
     /// The first child named `name`.
-    subscript(name: String) -> XMLTree? {
+    public subscript(name: String) -> XMLTree? {
         children.first { $0.name == name }
     }
 
     /// Every child named `name`.
-    func all(_ name: String) -> [XMLTree] {
+    public func all(_ name: String) -> [XMLTree] {
         children.filter { $0.name == name }
     }
 
     /// The text of the child named `name`.
-    func value(_ name: String) -> String? {
+    public func value(_ name: String) -> String? {
         self[name]?.text
     }
 
     /// Parses a document; nil when it is not well-formed XML.
-    static func parse(_ data: Data) -> XMLTree? {
+    public static func parse(_ data: Data) -> XMLTree? {
         let builder = TreeBuilder()
         let parser = XMLParser(data: data)
         parser.delegate = builder
@@ -66,8 +66,9 @@ struct XMLTree: Sendable, Equatable {
 }
 
 /// Writes the small XML request bodies S3 takes (multipart completion, bulk delete).
-enum XMLWriter {
-    static func escape(_ text: String) -> String {
+public enum XMLWriter {
+    /// `text` as XML character data or an attribute value.
+    public static func escape(_ text: String) -> String {
         var output = ""
         for character in text {
             switch character {

@@ -13,21 +13,28 @@ public struct ReceivedS3Request: Sendable {
     /// Every header as received; names in any case, repeated names kept.
     public var headers: [(String, String)]
 
-    public init(method: String, rawPath: String, rawQuery: String = "", headers: [(String, String)]) {
+    /// The path below the endpoint's mount (`/s3/b/k` → `/b/k`), as sent: the resource a Signature
+    /// Version 2 client signs when its endpoint URL has a path (botocore's `auth_path`).
+    public var resourcePath: String?
+
+    public init(method: String, rawPath: String, rawQuery: String = "", headers: [(String, String)], resourcePath: String? = nil) {
+        self.resourcePath = resourcePath
         self.method = method
         self.rawPath = rawPath
         self.rawQuery = rawQuery
         self.headers = headers
     }
 
-    func values(of name: String) -> [String] {
+    /// Every value of the header `name` (any case).
+    public func values(of name: String) -> [String] {
         headers.filter { $0.0.caseInsensitiveCompare(name) == .orderedSame }.map(\.1)
     }
 
-    func header(_ name: String) -> String? { values(of: name).first }
+    /// The first value of the header `name`.
+    public func header(_ name: String) -> String? { values(of: name).first }
 
     /// The query's pairs, percent-decoded (`+` stays a plus: S3 clients encode spaces as `%20`).
-    var queryItems: [(String, String)] {
+    public var queryItems: [(String, String)] {
         rawQuery.split(separator: "&", omittingEmptySubsequences: true).map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
@@ -87,11 +94,13 @@ public struct SigV4Verifier: Sendable {
         self.allowedSkew = allowedSkew
     }
 
-    /// Verifies `request`'s signature with the secret `secretFor` gives its access key.
+    /// Verifies `request`'s signature with the secret `secretFor` gives its access key (a legacy
+    /// Signature Version 2 presigned URL included).
     public func verify(
         _ request: ReceivedS3Request, now: Date, secretFor: (String) -> String?
     ) throws(S3AuthError) -> VerifiedS3Request {
         let items = request.queryItems
+        if SigV2QueryVerifier.isV2(items) { return try SigV2QueryVerifier.verify(request, items: items, now: now, secretFor: secretFor) }
         let presigned = items.contains { $0.0 == "X-Amz-Signature" }
         let claim = try presigned ? Self.presignedClaim(items) : Self.headerClaim(request)
         if let enforcedRegion, claim.region != enforcedRegion {

@@ -1,8 +1,8 @@
 public import Auth
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import StorageCore
-import StorageService
+public import StorageService
 
 /// Turns the `Authorization` header into a `Caller` (contract §2.1).
 public struct Authenticator: Sendable {
@@ -47,6 +47,12 @@ public struct Authenticator: Sendable {
     /// A caller for routes that take no token at all (public reads).
     func anonymous(_ request: Request, context: StorageRequestContext) -> Caller {
         Caller(jwt: nil, request: facts(request, context: context), logger: context.logger)
+    }
+
+    /// A caller with the JWT `token` (the `/s3` endpoint's, which takes no bearer header), or
+    /// AccessDenied with the verifier's message.
+    public func caller(token: String, request: Request, context: StorageRequestContext) async throws -> Caller {
+        try await verified(token, request: request, context: context)
     }
 
     private func verified(_ token: String, request: Request, context: StorageRequestContext) async throws -> Caller {

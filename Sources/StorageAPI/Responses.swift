@@ -2,7 +2,7 @@ import Foundation
 public import HTTPTypes
 public import Hummingbird
 import NIOCore
-import ObjectStore
+public import ObjectStore
 public import StorageCore
 import WireFormats
 
@@ -21,9 +21,10 @@ extension HTTPField.Name {
     static let prefer = Self("prefer")!
 }
 
-enum Responses {
+/// Response shapes the routes share.
+public enum Responses {
     /// A body streamed from the backend (or a rendered buffer) with its known length.
-    static func streaming(_ body: ByteStream, length: Int64) -> ResponseBody {
+    public static func streaming(_ body: ByteStream, length: Int64) -> ResponseBody {
         ResponseBody(contentLength: Int(length)) { writer in
             for try await chunk in body { try await writer.write(chunk) }
             try await writer.finish(nil)

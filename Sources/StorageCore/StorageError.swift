@@ -42,6 +42,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
             case tusError = "TusError"
             case checksumMismatch = "ChecksumMismatch"
             case objectRejected = "ObjectRejected"
+            case invalidPart = "InvalidPart"
         }
 
         private let base: Base
@@ -84,6 +85,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let tusError = Code(.tusError)
         public static let checksumMismatch = Code(.checksumMismatch)
         public static let objectRejected = Code(.objectRejected)
+        public static let invalidPart = Code(.invalidPart)
     }
 
     /// The error code (`code` in the envelope).
@@ -341,6 +343,15 @@ extension StorageError {
 
     public static func tooManyRequests(_ message: String) -> StorageError {
         StorageError(code: .tooManyRequests, statusCode: 429, error: "too_many_requests", message: message, httpStatus: 429)
+    }
+
+    /// An `/s3` multipart upload that does not exist (never created, completed or aborted).
+    public static let noSuchUpload = StorageError(
+        code: .noSuchUpload, statusCode: 404, message: "The specified multipart upload does not exist.", httpStatus: 404)
+
+    /// A completion naming a part that was not uploaded, with another ETag, or out of order.
+    public static func invalidPart(_ message: String) -> StorageError {
+        StorageError(code: .invalidPart, statusCode: 400, message: message)
     }
 
     public static func invalidUploadID(_ message: String = "Invalid upload id") -> StorageError {

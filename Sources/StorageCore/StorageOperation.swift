@@ -40,5 +40,13 @@ public enum StorageOperation: String, Sendable {
     case tusGetSigned = "storage.tus.upload.get_signed"
     case tusDeleteSigned = "storage.tus.upload.delete_signed"
 
+    case s3CreateMultipartUpload = "storage.s3.multipart.create"
+    case s3UploadPart = "storage.s3.multipart.upload_part"
+    case s3CompleteMultipartUpload = "storage.s3.multipart.complete"
+    case s3AbortMultipartUpload = "storage.s3.multipart.abort"
+    case s3ListParts = "storage.s3.multipart.list_parts"
+    case s3ListMultipartUploads = "storage.s3.multipart.list"
+    case s3PutObject = "storage.s3.object.put"
+
     case healthCheck = "storage.health"
 }

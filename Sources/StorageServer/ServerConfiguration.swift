@@ -71,6 +71,8 @@ public struct ServerConfiguration: Sendable {
     public var webhooks: WebhookSettings
     /// `PROCESSING_CONFIG`, read and validated, and its settings; nil when unset.
     public var processing: ProcessingSettings?
+    /// The `/s3` endpoint (`S3_PROTOCOL_*`); nil when `S3_PROTOCOL_ENABLED=false`.
+    public var s3Protocol: S3ProtocolSettings?
 
     /// What a command needs: `migrate` only the database, `keys` only the secret.
     public enum Purpose: Sendable { case serve, migrate, keys }
@@ -128,6 +130,10 @@ public struct ServerConfiguration: Sendable {
           WEBHOOK_QUEUE_PULL_INTERVAL            ms between looks for due events besides notifications, default 1000
           WEBHOOK_MAX_CONNECTIONS                deliveries in flight per replica, default 8
           EVENTS_RETENTION_HOURS                 how long delivered events are kept, default 72
+          S3_PROTOCOL_ENABLED                    serve the S3 protocol at /s3 and /storage/v1/s3, default true
+          S3_PROTOCOL_ACCESS_KEY_ID, S3_PROTOCOL_ACCESS_KEY_SECRET  the key pair that acts as the service role on /s3;
+                                                 unset: only session-token mode (TENANT_ID, ANON_KEY, a user JWT)
+          S3_PROTOCOL_ENFORCE_REGION             refuse /s3 requests not signed for S3_REGION, default false
           PROCESSING_CONFIG                      YAML or JSON file of per-bucket steps and delivery targets; unset: none
           PROCESSING_WAIT_MS                     how long an upload waits for its steps before it answers 202, default 30000
           PROCESSING_CONCURRENCY                 processing jobs one replica runs at once, default 4
@@ -281,8 +287,24 @@ public struct ServerConfiguration: Sendable {
             eventsEnabled: try reader.boolean("EVENTS_ENABLED", default: true),
             region: reader.string("REGION", "S3_REGION", "STORAGE_S3_REGION") ?? "us-east-1",
             webhooks: webhooks,
-            processing: processing)
+            processing: processing,
+            s3Protocol: try reader.boolean("S3_PROTOCOL_ENABLED", default: true)
+                ? S3ProtocolSettings(
+                    accessKeyID: reader.string("S3_PROTOCOL_ACCESS_KEY_ID"),
+                    secretAccessKey: reader.string("S3_PROTOCOL_ACCESS_KEY_SECRET"),
+                    region: reader.string("S3_REGION", "STORAGE_S3_REGION", "REGION") ?? "us-east-1",
+                    enforceRegion: try reader.boolean("S3_PROTOCOL_ENFORCE_REGION", default: false))
+                : nil)
     }
+}
+
+/// The `/s3` endpoint's settings.
+public struct S3ProtocolSettings: Sendable, Equatable {
+    public var accessKeyID: String?
+    public var secretAccessKey: String?
+    /// The signing region (`S3_REGION`).
+    public var region: String
+    public var enforceRegion: Bool
 }
 
 /// The S3 backend's settings.

@@ -11,6 +11,7 @@ public import Hummingbird
 public import Logging
 import ServiceLifecycle
 import StorageAPI
+import S3API
 public import StorageService
 
 /// A failure that stops the process before it serves, with a message meant for the operator.
@@ -174,8 +175,19 @@ public enum StorageServer {
                 signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL,
                 imageTransformation: images == nil ? nil : imageLimits,
                 metricsText: { metrics.emitToString() }, metricsToken: configuration.metricsAuthToken))
+        let router = api.router()
+        if let s3 = configuration.s3Protocol {
+            S3Routes(
+                service: service, authenticator: Authenticator(verifier: verifier),
+                settings: S3EndpointSettings(
+                    credentials: S3Credentials(
+                        accessKeyID: s3.accessKeyID, secretAccessKey: s3.secretAccessKey, serviceKey: keys.service,
+                        tenantID: configuration.tenantID, anonKey: configuration.anonKey),
+                    region: s3.region, enforceRegion: s3.enforceRegion)
+            ).register(on: router)
+        }
         var application = Application(
-            router: api.router(),
+            router: router,
             server: .http1(configuration: .init(additionalChannelHandlers: channelHandlers(configuration))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "storage-api"),
             onServerRunning: { channel in

@@ -98,7 +98,7 @@ extension StorageService {
             bucketID: request.destinationBucket, name: request.destinationKey, upsert: request.upsert,
             mimeType: mimeType ?? "application/octet-stream", cacheControl: cacheControl ?? "no-cache",
             userMetadata: userMetadata, declaredLength: sourceMetadata?.size, exactLength: sourceMetadata?.size,
-            body: EmptyByteSequence(), operation: .objectCopy)
+            body: ByteStream.empty, operation: .objectCopy)
         _ = try await authorizeUpload(probe, caller: caller)
 
         let version = UUID().uuidString.lowercased()
@@ -213,11 +213,3 @@ extension StorageService {
     }
 }
 
-/// A body with no bytes (the copy probe never streams).
-struct EmptyByteSequence: AsyncSequence, Sendable {
-    typealias Element = ByteBuffer
-    struct AsyncIterator: AsyncIteratorProtocol {
-        mutating func next() async throws -> ByteBuffer? { nil }
-    }
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
-}

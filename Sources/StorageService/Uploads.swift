@@ -23,6 +23,10 @@ public struct UploadRequest<Body: AsyncSequence & Sendable>: Sendable where Body
     public var operation: StorageOperation
     /// The bucket, when it was looked up before the body was read (form uploads).
     public var destination: UploadDestination?
+    /// How events name the upload (`/s3` uploads are `s3`).
+    public var uploadType: UploadType = .standard
+    /// The bucket's MIME rule was checked already (an `/s3` part: when its upload was created).
+    var mimeTypeChecked = false
 
     public init(
         bucketID: String, name: String, upsert: Bool, mimeType: String, cacheControl: String,
@@ -141,7 +145,7 @@ extension StorageService {
     /// The bucket's MIME rule and the size limit an upload of `request` must keep.
     private func checkLimits<Body>(_ request: UploadRequest<Body>, bucket: Bucket) throws -> Int64 {
         let limit = sizeLimit(for: bucket, name: request.name)
-        if !ObjectKey.isFolderPlaceholder(request.name) {
+        if !ObjectKey.isFolderPlaceholder(request.name), !request.mimeTypeChecked {
             try AllowedMimeTypes.check(request.mimeType, in: bucket.allowedMimeTypes)
         }
         if let length = request.exactLength, length > limit { throw StorageError.entityTooLarge() }
@@ -190,7 +194,7 @@ extension StorageService {
             metadata: metadata.json, userMetadata: request.userMetadata ?? .object([:]))
         return try await commitNewVersion(
             write, upsert: request.upsert, session: superuser(caller, request.operation),
-            event: .upload(.standard, route: request.operation == .objectUploadUpdate ? .put : .post), requestID: caller.requestID)
+            event: .upload(request.uploadType, route: [.objectUploadUpdate, .s3PutObject].contains(request.operation) ? .put : .post), requestID: caller.requestID)
     }
 
     /// Writes the row of bytes already stored under `write.version`, serialised per key.

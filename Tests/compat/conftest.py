@@ -59,6 +59,9 @@ def user_token(sub: str | None = None, role: str = "authenticated", **extra) -> 
 
 ANON_KEY = sign_jwt({"role": "anon", "iat": int(time.time())})
 SERVICE_KEY = sign_jwt({"role": "service_role", "iat": int(time.time())})
+# The /s3 endpoint's static key pair (acts as the service role).
+S3_PROTOCOL_KEY = "compat-s3-access-key"
+S3_PROTOCOL_SECRET = "compat-s3-secret/" + uuid.uuid4().hex
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
     """A process's resident memory in KiB (`VmHWM`: its peak since start or the last reset)."""
@@ -143,6 +146,10 @@ class Server:
             "FILE_STORAGE_BACKEND_PATH": str(storage_dir),
             "UPLOAD_FILE_SIZE_LIMIT": str(GLOBAL_LIMIT),
             "LOG_LEVEL": "info",
+            # Session-token mode signs with the anon key: the server's is the suite's.
+            "ANON_KEY": ANON_KEY,
+            "S3_PROTOCOL_ACCESS_KEY_ID": S3_PROTOCOL_KEY,
+            "S3_PROTOCOL_ACCESS_KEY_SECRET": S3_PROTOCOL_SECRET,
         }
         if MODE != "file":
             # Servers sharing a storage folder share a backend bucket, as replicas would.

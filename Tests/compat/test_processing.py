@@ -457,3 +457,27 @@ def test_a_bad_configuration_stops_start_up_naming_the_entry(tmp_path, document,
         with pytest.raises(RuntimeError) as failure:
             server.start()
     assert message in str(failure.value)
+
+
+def test_s3_uploads_are_processed_like_any_other(processing):
+    from botocore.exceptions import ClientError
+    from helpers_s3 import protocol_client
+
+    server = processing(config())
+    s3 = protocol_client(server)
+    with pytest.raises(ClientError) as excinfo:
+        s3.put_object(Bucket="scan", Key="s3.txt", Body=EICAR, ContentType="text/plain")
+    assert excinfo.value.response["Error"]["Code"] == "ObjectRejected"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 422
+    upload_id = s3.create_multipart_upload(Bucket="scan", Key="s3-mp.txt", ContentType="text/plain")["UploadId"]
+    etag = s3.upload_part(Bucket="scan", Key="s3-mp.txt", UploadId=upload_id, PartNumber=1, Body=EICAR)["ETag"]
+    with pytest.raises(ClientError) as excinfo:
+        s3.complete_multipart_upload(Bucket="scan", Key="s3-mp.txt", UploadId=upload_id,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert excinfo.value.response["Error"]["Code"] == "ObjectRejected"
+    with server.http() as http:
+        assert_unreadable(server, http, "scan", "s3.txt")
+        assert_unreadable(server, http, "scan", "s3-mp.txt")
+    # A clean file goes through and is readable at once.
+    s3.put_object(Bucket="scan", Key="clean.txt", Body=b"clean text", ContentType="text/plain")
+    assert s3.get_object(Bucket="scan", Key="clean.txt")["Body"].read() == b"clean text"
