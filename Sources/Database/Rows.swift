@@ -1,9 +1,30 @@
 import Foundation
 public import PostgresNIO
-import StorageCore
+public import NIOCore
+public import StorageCore
 
-// jsonb columns (metadata, user_metadata) travel as JSONValue in both directions.
-extension JSONValue: PostgresEncodable, PostgresDecodable {}
+// jsonb columns (metadata, user_metadata) travel as JSONValue in both directions: encoded by
+// Codable, decoded by the single-pass parser (listings decode two documents per row).
+extension JSONValue: PostgresEncodable {}
+
+extension JSONValue: PostgresDecodable {
+    public init<JSONDecoder: PostgresJSONDecoder>(
+        from buffer: inout ByteBuffer, type: PostgresDataType, format: PostgresFormat,
+        context: PostgresDecodingContext<JSONDecoder>
+    ) throws {
+        // Binary jsonb is a version byte (1) and the text; json and text formats are the text.
+        if type == .jsonb, format == .binary {
+            guard buffer.readInteger(as: UInt8.self) == 1 else { throw PostgresDecodingError.Code.failure }
+        } else if type != .json, type != .jsonb {
+            throw PostgresDecodingError.Code.typeMismatch
+        }
+        let parsed = buffer.readableBytesView.withUnsafeBytes { bytes in
+            Result { () throws(JSONParseError) -> JSONValue in try JSONValue(parsing: bytes) }
+        }
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        self = try parsed.mapError { _ in PostgresDecodingError.Code.failure }.get()
+    }
+}
 
 extension PostgresRow {
     func decodeBucket() throws -> Bucket {

@@ -46,24 +46,33 @@ public struct SigV4Signer: Sendable {
     /// RFC 3986 percent-encoding of everything but unreserved characters (`A-Z a-z 0-9 - _ . ~`);
     /// `/` too unless `keepSlash`.
     public static func encode(_ text: String, keepSlash: Bool = false) -> String {
-        var output = ""
-        output.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
+        func unreserved(_ byte: UInt8) -> Bool {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
                 UInt8(ascii: "~"):
-                output.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: "/") where keepSlash:
-                output.append("/")
+                return true
+            case UInt8(ascii: "/"):
+                return keepSlash
             default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                output.append("%")
-                output.unicodeScalars.append(Unicode.Scalar(hex[Int(byte >> 4)]))
-                output.unicodeScalars.append(Unicode.Scalar(hex[Int(byte & 0xF)]))
+                return false
             }
         }
-        return output
+        // Bytes, not characters: keys and query values are encoded on every request and listing entry.
+        if text.utf8.allSatisfy(unreserved) { return text }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count * 3)
+        for byte in text.utf8 {
+            if unreserved(byte) {
+                output.append(byte)
+            } else {
+                output.append(UInt8(ascii: "%"))
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0xF)])
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 
     /// The wire and canonical form of an S3 path: segments encoded once, slashes kept.

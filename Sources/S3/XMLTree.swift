@@ -69,6 +69,10 @@ public struct XMLTree: Sendable, Equatable {
 public enum XMLWriter {
     /// `text` as XML character data or an attribute value.
     public static func escape(_ text: String) -> String {
+        // Most names and values hold none of the five: skip the character walk (listings escape thousands).
+        guard text.utf8.contains(where: { $0 == 0x26 || $0 == 0x3C || $0 == 0x3E || $0 == 0x22 || $0 == 0x27 }) else {
+            return text
+        }
         var output = ""
         for character in text {
             switch character {

@@ -50,7 +50,7 @@ extension S3Routes {
         var xml = S3XML()
         // AWS names us-east-1 with an empty constraint; clients map it back.
         xml.open("LocationConstraint")
-        xml.text += XMLWriter.escape(settings.region == "us-east-1" ? "" : settings.region)
+        xml.text(settings.region == "us-east-1" ? "" : settings.region)
         xml.close("LocationConstraint")
         return xml.response()
     }
@@ -74,7 +74,6 @@ extension S3Routes {
             guard value == "url" else { throw S3Failure.invalidArgument("Invalid Encoding Method specified in Request") }
             return true
         } ?? false
-        let encode: (String) -> String = { urlEncoded ? SigV4Signer.encode($0, keepSlash: true) : $0 }
 
         var startAfter: String?
         let token = call.query["continuation-token"]
@@ -99,32 +98,36 @@ extension S3Routes {
         var xml = S3XML()
         xml.open("ListBucketResult")
         xml.element("Name", bucket)
-        xml.element("Prefix", encode(prefix))
+        xml.element("Prefix", prefix, urlEncoded: urlEncoded)
         if version2 {
             if let token { xml.element("ContinuationToken", token) }
-            if let start = call.query["start-after"] { xml.element("StartAfter", encode(start)) }
+            if let start = call.query["start-after"] { xml.element("StartAfter", start, urlEncoded: urlEncoded) }
             xml.element("KeyCount", page.objects.count + page.commonPrefixes.count)
         } else {
-            xml.element("Marker", encode(call.query["marker"] ?? ""))
+            xml.element("Marker", call.query["marker"] ?? "", urlEncoded: urlEncoded)
         }
         xml.element("MaxKeys", maxKeys)
-        if let delimiter { xml.element("Delimiter", encode(delimiter)) }
+        if let delimiter { xml.element("Delimiter", delimiter, urlEncoded: urlEncoded) }
         if urlEncoded { xml.element("EncodingType", "url") }
         xml.element("IsTruncated", page.isTruncated)
         if page.isTruncated, let last = page.last {
             if version2 {
                 xml.element("NextContinuationToken", Data(last.utf8).base64EncodedString())
             } else {
-                xml.element("NextMarker", encode(last))
+                xml.element("NextMarker", last, urlEncoded: urlEncoded)
             }
         }
         let fetchOwner = !version2 || call.query["fetch-owner"] == "true"
         for object in page.objects {
             let metadata = object.metadata.map(ObjectMetadata.init(json:))
             xml.open("Contents", namespace: false)
-            xml.element("Key", encode(object.name))
-            let modified = metadata?.lastModified.flatMap(Timestamp.parseISO8601) ?? object.updatedAt ?? Date(timeIntervalSince1970: 0)
-            xml.element("LastModified", modified)
+            xml.element("Key", object.name, urlEncoded: urlEncoded)
+            // The stored lastModified is already S3's format (`2026-01-01T00:00:00.000Z`): no parse and print per key.
+            if let stored = metadata?.lastModified, stored.utf8.count == 24, stored.hasSuffix("Z") {
+                xml.element("LastModified", stored)
+            } else {
+                xml.element("LastModified", object.updatedAt ?? Date(timeIntervalSince1970: 0))
+            }
             xml.element("ETag", metadata?.eTag ?? "")
             xml.element("Size", metadata?.size ?? 0)
             xml.element("StorageClass", "STANDARD")
@@ -138,7 +141,7 @@ extension S3Routes {
         }
         for common in page.commonPrefixes {
             xml.open("CommonPrefixes", namespace: false)
-            xml.element("Prefix", encode(common))
+            xml.element("Prefix", common, urlEncoded: urlEncoded)
             xml.close("CommonPrefixes")
         }
         xml.close("ListBucketResult")

@@ -79,18 +79,31 @@ struct S3Failure: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Writes S3's XML response documents.
+/// Writes S3's XML response documents straight into the response's bytes (a listing page has
+/// thousands of elements: no intermediate strings).
 struct S3XML {
-    var text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    private(set) var buffer: ByteBuffer
 
-    mutating func open(_ name: String, namespace: Bool = true) {
-        text += namespace ? "<\(name) xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" : "<\(name)>"
+    init() {
+        buffer = ByteBuffer()
+        buffer.reserveCapacity(4096)
+        buffer.writeString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
     }
 
-    mutating func close(_ name: String) { text += "</\(name)>" }
+    mutating func open(_ name: String, namespace: Bool = true) {
+        buffer.writeString(namespace ? "<\(name) xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">" : "<\(name)>")
+    }
 
-    mutating func element(_ name: String, _ value: String) {
-        text += "<\(name)>\(XMLWriter.escape(value))</\(name)>"
+    mutating func close(_ name: String) {
+        buffer.writeString("</\(name)>")
+    }
+
+    /// `<name>value</name>`, the value escaped (and first percent-encoded when `urlEncoded`, as
+    /// `encoding-type=url` asks).
+    mutating func element(_ name: String, _ value: String, urlEncoded: Bool = false) {
+        buffer.writeString("<\(name)>")
+        text(urlEncoded ? SigV4Signer.encode(value, keepSlash: true) : value)
+        buffer.writeString("</\(name)>")
     }
 
     mutating func element(_ name: String, _ value: some BinaryInteger) { element(name, String(value)) }
@@ -99,15 +112,35 @@ struct S3XML {
 
     mutating func element(_ name: String, _ value: Date) { element(name, S3XML.timestamp(value)) }
 
-    /// S3's timestamps: ISO 8601 with milliseconds, UTC.
-    static func timestamp(_ date: Date) -> String {
-        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    /// Character data, escaped byte by byte.
+    mutating func text(_ value: String) {
+        var value = value
+        value.withUTF8 { bytes in
+            var start = 0
+            for index in bytes.indices {
+                let entity: StaticString
+                switch bytes[index] {
+                case UInt8(ascii: "&"): entity = "&amp;"
+                case UInt8(ascii: "<"): entity = "&lt;"
+                case UInt8(ascii: ">"): entity = "&gt;"
+                case UInt8(ascii: "\""): entity = "&quot;"
+                case UInt8(ascii: "'"): entity = "&apos;"
+                default: continue
+                }
+                buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                buffer.writeStaticString(entity)
+                start = index + 1
+            }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[start...]))
+        }
     }
+
+    /// S3's timestamps: ISO 8601 with milliseconds, UTC (the metadata's own format).
+    static func timestamp(_ date: Date) -> String { Timestamp.iso8601(date) }
 
     func response(status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "application/xml"
-        let buffer = ByteBuffer(string: text)
         headers[.contentLength] = String(buffer.readableBytes)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: buffer))
     }
