@@ -128,7 +128,7 @@ let package = Package(
         .target(
             name: "S3Protocol",
             dependencies: [
-                "S3", "WireFormats", .product(name: "Crypto", package: "swift-crypto"),
+                "S3", "WireFormats", "CDigest", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import CDigest
 import Crypto
 import Foundation
 
@@ -31,7 +32,7 @@ public struct RunningChecksum: Sendable {
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         switch algorithm {
-        case .crc32: crc = CRC32Table.ieee.update(crc, bytes)
+        case .crc32: crc = CRC32Table.updateIEEE(crc, bytes)
         case .crc32c: crc = CRC32Table.castagnoli.update(crc, bytes)
         case .sha1: sha1.update(bufferPointer: bytes)
         case .sha256: sha256.update(bufferPointer: bytes)
@@ -75,6 +76,18 @@ struct CRC32Table: Sendable {
             })
         }
         self.tables = tables
+    }
+
+    /// Whether `cdg_crc32_fold` (carry-less multiplication) can run here.
+    static let foldAvailable = cdg_crc32_fold_available() != 0
+
+    /// The IEEE CRC over `bytes`: runs of 64 bytes or more by folding where the CPU can, the
+    /// rest (and everything elsewhere) by table.
+    static func updateIEEE(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard foldAvailable, bytes.count >= 64, let base = bytes.baseAddress else { return ieee.update(crc, bytes) }
+        let folded = bytes.count & ~15
+        let crc = cdg_crc32_fold(crc, base.assumingMemoryBound(to: UInt8.self), folded)
+        return ieee.update(crc, UnsafeRawBufferPointer(rebasing: bytes[folded...]))
     }
 
     func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {

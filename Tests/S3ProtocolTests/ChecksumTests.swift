@@ -36,6 +36,24 @@ import Testing
         for pieces in [2, 3, 7, 64, 999] { #expect(Self.checksum(algorithm, text, pieces: pieces) == whole) }
     }
 
+    /// The folding CRC-32 (carry-less multiplication) gives the table's value at every length and
+    /// alignment, and over a long run.
+    @Test func foldingAgreesWithTheTable() throws {
+        try #require(CRC32Table.foldAvailable, "this CPU has no PCLMULQDQ")
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<(1 << 20) + 100).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes.withUnsafeBytes { all in
+            for length in Array(60...300) + [4096, 65_537, 1 << 20] {
+                for offset in [0, 1, 7, 15] where offset + length <= all.count {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[offset..<(offset + length)])
+                    let seed: UInt32 = length % 2 == 0 ? 0xFFFF_FFFF : 0x1234_5678
+                    #expect(CRC32Table.updateIEEE(seed, slice) == CRC32Table.ieee.update(seed, slice), "length \(length) offset \(offset)")
+                }
+            }
+        }
+        #expect(Self.checksum(.crc32, String(repeating: "123456789", count: 100)) == Self.checksum(.crc32, String(repeating: "123456789", count: 100), pieces: 900))
+    }
+
     @Test func headerNames() {
         #expect(ChecksumAlgorithm(headerName: "X-Amz-Checksum-CRC32C") == .crc32c)
         #expect(ChecksumAlgorithm(headerName: "x-amz-checksum-md5") == nil)

@@ -20,4 +20,14 @@ void cdg_md5_update(cdg_md5 *context, const void *bytes, size_t count);
 /// The digest of everything hashed so far; `context` is left as it was.
 void cdg_md5_digest(const cdg_md5 *context, uint8_t digest[16]);
 
+/// Whether this CPU has carry-less multiplication (PCLMULQDQ) and SSE4.1, which
+/// `cdg_crc32_fold` needs.
+int cdg_crc32_fold_available(void);
+
+/// Advances a reflected CRC-32 (IEEE polynomial, as zlib and `x-amz-checksum-crc32`) over the
+/// first `count & ~15` bytes of `bytes` by folding 64 bytes at a time with carry-less
+/// multiplication; `crc` is the running register (initially 0xFFFFFFFF, inverted at the end).
+/// `count` must be at least 64. Returns the new register.
+uint32_t cdg_crc32_fold(uint32_t crc, const uint8_t *bytes, size_t count);
+
 #endif
