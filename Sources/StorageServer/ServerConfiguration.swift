@@ -288,13 +288,23 @@ public struct ServerConfiguration: Sendable {
             region: reader.string("REGION", "S3_REGION", "STORAGE_S3_REGION") ?? "us-east-1",
             webhooks: webhooks,
             processing: processing,
-            s3Protocol: try reader.boolean("S3_PROTOCOL_ENABLED", default: true)
-                ? S3ProtocolSettings(
-                    accessKeyID: reader.string("S3_PROTOCOL_ACCESS_KEY_ID"),
-                    secretAccessKey: reader.string("S3_PROTOCOL_ACCESS_KEY_SECRET"),
-                    region: reader.string("S3_REGION", "STORAGE_S3_REGION", "REGION") ?? "us-east-1",
-                    enforceRegion: try reader.boolean("S3_PROTOCOL_ENFORCE_REGION", default: false))
-                : nil)
+            s3Protocol: try s3ProtocolSettings(reader))
+    }
+
+    /// `S3_PROTOCOL_*`: nil when the endpoint is off. The key pair comes whole or not at all.
+    static func s3ProtocolSettings(_ reader: EnvironmentReader) throws(ConfigurationError) -> S3ProtocolSettings? {
+        guard try reader.boolean("S3_PROTOCOL_ENABLED", default: true) else { return nil }
+        let accessKeyID = reader.string("S3_PROTOCOL_ACCESS_KEY_ID")
+        let secretAccessKey = reader.string("S3_PROTOCOL_ACCESS_KEY_SECRET")
+        if (accessKeyID == nil) != (secretAccessKey == nil) {
+            throw ConfigurationError(
+                variable: accessKeyID == nil ? "S3_PROTOCOL_ACCESS_KEY_ID" : "S3_PROTOCOL_ACCESS_KEY_SECRET",
+                problem: "is required when \(accessKeyID == nil ? "S3_PROTOCOL_ACCESS_KEY_SECRET" : "S3_PROTOCOL_ACCESS_KEY_ID") is set")
+        }
+        return S3ProtocolSettings(
+            accessKeyID: accessKeyID, secretAccessKey: secretAccessKey,
+            region: reader.string("S3_REGION", "STORAGE_S3_REGION", "REGION") ?? "us-east-1",
+            enforceRegion: try reader.boolean("S3_PROTOCOL_ENFORCE_REGION", default: false))
     }
 }
 

@@ -100,3 +100,39 @@ import Testing
         }
     }
 }
+
+/// `S3_PROTOCOL_*`: on by default, the key pair whole or not at all.
+@Suite struct S3ProtocolConfigurationTests {
+    let base = ["DATABASE_URL": "postgres://u:p@127.0.0.1:5432/db", "AUTH_JWT_SECRET": "s"]
+
+    @Test func onByDefaultWithoutAKeyPair() throws {
+        let settings = try #require(try ServerConfiguration.fromEnvironment(base).s3Protocol)
+        #expect(settings.accessKeyID == nil && settings.secretAccessKey == nil)
+        #expect(settings.region == "us-east-1" && !settings.enforceRegion)
+        var off = base
+        off["S3_PROTOCOL_ENABLED"] = "false"
+        #expect(try ServerConfiguration.fromEnvironment(off).s3Protocol == nil)
+        var full = base
+        full["S3_PROTOCOL_ACCESS_KEY_ID"] = "id"
+        full["S3_PROTOCOL_ACCESS_KEY_SECRET"] = "secret"
+        full["S3_REGION"] = "eu-west-2"
+        full["S3_PROTOCOL_ENFORCE_REGION"] = "true"
+        let configured = try #require(try ServerConfiguration.fromEnvironment(full).s3Protocol)
+        #expect(configured.accessKeyID == "id" && configured.secretAccessKey == "secret")
+        #expect(configured.region == "eu-west-2" && configured.enforceRegion)
+    }
+
+    @Test(arguments: [
+        ("S3_PROTOCOL_ACCESS_KEY_ID", "configuration error: S3_PROTOCOL_ACCESS_KEY_SECRET is required when S3_PROTOCOL_ACCESS_KEY_ID is set"),
+        ("S3_PROTOCOL_ACCESS_KEY_SECRET", "configuration error: S3_PROTOCOL_ACCESS_KEY_ID is required when S3_PROTOCOL_ACCESS_KEY_SECRET is set"),
+    ])
+    func halfAKeyPairIsRefused(_ variable: String, _ message: String) {
+        var environment = base
+        environment[variable] = "value"
+        #expect {
+            try ServerConfiguration.fromEnvironment(environment)
+        } throws: { error in
+            (error as? ConfigurationError)?.description == message
+        }
+    }
+}
