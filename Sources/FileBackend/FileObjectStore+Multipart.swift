@@ -11,12 +11,12 @@ public import Logging
 public import NIOCore
 
 /// File mode keeps an `/s3` multipart upload's parts as files under `__s3multipart/<upload id>/`,
-/// each written like an object (temporary file, fsync, rename), so a part sent again replaces the
-/// old one whole. Completion copies the parts into one temporary file in the kernel
+/// each written like an object (temporary file, fsync, rename) and named `<number>-<md5>`, so a
+/// part sent again never changes the bytes of one already recorded. Completion copies the parts into one temporary file in the kernel
 /// (`copy_file_range`), fsyncs it and renames it into place, then removes the parts.
 extension FileObjectStore {
     static let multipartArea = "__s3multipart"
-    /// Not a part number, so no part replaces it.
+    /// Not a part's name (`<number>-<md5>`), so no part replaces it.
     static let multipartMeta = "meta"
 
     func multipartDirectoryKey(_ uploadID: String) -> String { "\(Self.multipartArea)/\(uploadID)" }
@@ -37,19 +37,28 @@ extension FileObjectStore {
         let directory = try mapping.path(for: multipartDirectoryKey(uploadID))
         // An aborted or completed upload takes no more parts (its directory is gone).
         guard (try? PosixFile.status(directory)) != nil else { throw ObjectStoreError(.notFound, "no such multipart upload") }
+        // Written under a name of its own, then named by number and content: two uploads of one
+        // number never overwrite each other, and completion reads exactly the part it was told.
+        let pending = "\(multipartDirectoryKey(uploadID))/pending-\(UUID().uuidString.lowercased())"
         let written = try await writeFile(
-            "\(multipartDirectoryKey(uploadID))/\(number)", body: body, contentType: "application/octet-stream",
-            cacheControl: "", keepingPartialBody: false)
+            pending, body: body, contentType: "application/octet-stream", cacheControl: "", keepingPartialBody: false)
         if let failure = written.bodyFailure { throw failure }
-        return StoredPart(number: number, eTag: written.info!.eTag, size: written.info!.size)
+        let part = StoredPart(number: number, eTag: written.info!.eTag, size: written.info!.size)
+        let pendingPath = try mapping.path(for: pending)
+        let finalPath = try mapping.path(for: partKey(uploadID, part))
+        try await blocking { () throws(ObjectStoreError) in try PosixFile.rename(pendingPath, to: finalPath) }
+        return part
+    }
+
+    /// A part's file: its number and the MD5 its ETag carries.
+    func partKey(_ uploadID: String, _ part: StoredPart) -> String {
+        "\(multipartDirectoryKey(uploadID))/\(part.number)-\(part.eTag.filter { $0 != "\"" })"
     }
 
     public func completeMultipartUpload(_ key: String, uploadID: String, parts: [StoredPart], logger: Logger) async throws -> ObjectInfo {
         let finalPath = try mapping.path(for: key)
         let metaPath = try mapping.path(for: "\(multipartDirectoryKey(uploadID))/\(Self.multipartMeta)")
-        let partPaths = try parts.map { part throws(ObjectStoreError) in
-            try mapping.path(for: "\(multipartDirectoryKey(uploadID))/\(part.number)")
-        }
+        let partPaths = try parts.map { part throws(ObjectStoreError) in try mapping.path(for: partKey(uploadID, part)) }
         let temporaryPath = "\(temporaryDirectory)/\(UUID().uuidString.lowercased())"
         let eTag = Self.multipartETag(parts)
         let info = try await blocking { () throws(ObjectStoreError) -> ObjectInfo in
@@ -59,7 +68,12 @@ extension FileObjectStore {
             let output = try PosixFile.open(temporaryPath, flags: O_WRONLY | O_CREAT | O_EXCL)
             do throws(ObjectStoreError) {
                 for (part, path) in zip(parts, partPaths) {
-                    let input = try PosixFile.open(path, flags: O_RDONLY)
+                    let input: Int32
+                    do throws(ObjectStoreError) {
+                        input = try PosixFile.open(path, flags: O_RDONLY)
+                    } catch where error.code == .notFound {
+                        throw ObjectStoreError(.invalidPart, "part \(part.number) with ETag \(part.eTag) is not stored")
+                    }
                     defer { PosixFile.close(input) }
                     try PosixFile.copyContents(from: input, to: output, size: part.size, path: temporaryPath)
                 }

@@ -152,7 +152,7 @@ public protocol ObjectStore: ResumableStorage, MultipartStorage {
 public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
-            case notFound, invalidKey, noSpace, unavailable, io, busy, tooManyParts
+            case notFound, invalidKey, noSpace, unavailable, io, busy, tooManyParts, invalidPart
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -170,6 +170,9 @@ public struct ObjectStoreError: Error, Sendable, Equatable, CustomStringConverti
         public static let busy = Code(.busy)
         /// A resumable upload would need more than S3's 10 000 parts, or keep too many small pieces waiting.
         public static let tooManyParts = Code(.tooManyParts)
+        /// A multipart completion named a part the backend does not hold as named (another
+        /// upload of that number replaced it, or S3 refused the list).
+        public static let invalidPart = Code(.invalidPart)
         /// Any other failure.
         public static let io = Code(.io)
     }

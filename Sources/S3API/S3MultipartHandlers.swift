@@ -12,7 +12,7 @@ extension S3Routes {
         let upload = try await service.createMultipartUpload(
             MultipartCreation(
                 bucketID: bucket, name: key, mimeType: call.header("content-type") ?? "application/octet-stream",
-                cacheControl: call.header("cache-control") ?? "no-cache", userMetadata: call.userMetadata),
+                cacheControl: call.header("cache-control") ?? "no-cache", userMetadata: try call.userMetadata()),
             caller: call.caller)
         var xml = S3XML()
         xml.open("InitiateMultipartUploadResult")
@@ -96,7 +96,7 @@ extension S3Routes {
         let uploadID = call.query["uploadId"] ?? ""
         let marker = Int(call.query["part-number-marker"] ?? "0") ?? 0
         let maxParts = min(max(Int(call.query["max-parts"] ?? "1000") ?? 1000, 0), 1000)
-        let (_, parts) = try await service.listParts(
+        let parts = try await service.listParts(
             bucketID: bucket, name: key, uploadID: uploadID, marker: marker, limit: maxParts + 1, caller: call.caller)
         let page = parts.prefix(maxParts)
         var xml = S3XML()

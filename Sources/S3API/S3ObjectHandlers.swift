@@ -115,7 +115,7 @@ extension S3Routes {
         var upload = UploadRequest(
             bucketID: bucket, name: key, upsert: true,
             mimeType: call.header("content-type") ?? "application/octet-stream",
-            cacheControl: call.header("cache-control") ?? "no-cache", userMetadata: call.userMetadata,
+            cacheControl: call.header("cache-control") ?? "no-cache", userMetadata: try call.userMetadata(),
             declaredLength: length, exactLength: length, body: body, operation: .s3PutObject)
         upload.uploadType = .s3
         let outcome = try await service.upload(upload, caller: call.caller)
@@ -131,7 +131,7 @@ extension S3Routes {
             CopyRequest(
                 sourceBucket: source.bucket, sourceKey: source.key, destinationBucket: bucket, destinationKey: key,
                 upsert: true, copyMetadata: !replace, mimeType: replace ? call.header("content-type") : nil,
-                cacheControl: replace ? call.header("cache-control") : nil, userMetadata: replace ? call.userMetadata : nil),
+                cacheControl: replace ? call.header("cache-control") : nil, userMetadata: replace ? try call.userMetadata() : nil),
             caller: call.caller)
         var xml = S3XML()
         xml.open("CopyObjectResult")

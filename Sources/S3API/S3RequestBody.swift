@@ -25,7 +25,7 @@ extension S3Call {
                 return algorithm
             }
             let signed = mode.hasPrefix("STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
-            guard signed || mode == "STREAMING-UNSIGNED-PAYLOAD-TRAILER" else {
+            guard (signed && verified.chunkSigning != nil) || mode == "STREAMING-UNSIGNED-PAYLOAD-TRAILER" else {
                 throw S3Failure.invalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER] or a SHA-256")
             }
             decoder = AWSChunkedDecoder(
@@ -65,13 +65,24 @@ extension S3Call {
     }
 
     /// `x-amz-meta-*` headers as user metadata (names lower-cased, prefix removed); nil when none.
-    var userMetadata: JSONValue? {
+    /// At most 2 KiB of names and values, as S3 allows (`MetadataTooLarge`).
+    func userMetadata() throws(S3Failure) -> JSONValue? {
         var members: [String: JSONValue] = [:]
+        var bytes = 0
         for (name, value) in received.headers {
             let lower = name.lowercased()
             guard lower.hasPrefix("x-amz-meta-"), lower.count > "x-amz-meta-".count else { continue }
-            members[String(lower.dropFirst("x-amz-meta-".count))] = .string(value)
+            let member = String(lower.dropFirst("x-amz-meta-".count))
+            bytes += member.utf8.count + value.utf8.count
+            members[member] = .string(value)
+        }
+        guard bytes <= Self.maximumMetadataBytes else {
+            throw S3Failure(
+                code: "MetadataTooLarge", status: 400,
+                message: "Your metadata headers exceed the maximum allowed metadata size (\(Self.maximumMetadataBytes) bytes).")
         }
         return members.isEmpty ? nil : .object(members)
     }
+
+    static let maximumMetadataBytes = 2048
 }

@@ -53,6 +53,7 @@ struct S3Failure: Error, Sendable, CustomStringConvertible {
         case .invalidKey: ("InvalidKey", 400)
         case .invalidRange: ("InvalidRange", 416)
         case .invalidPart: ("InvalidPart", 400)
+        case .entityTooSmall: ("EntityTooSmall", 400)
         case .invalidParameter: ("InvalidArgument", 400)
         case .slowDown, .tooManyRequests: ("SlowDown", 503)
         case .notImplemented: ("NotImplemented", 501)

@@ -1,6 +1,7 @@
 public import ObjectStore
 public import Logging
 public import NIOCore
+import S3
 
 /// The `/s3` endpoint's multipart uploads pass straight through to the backend's: each part is one
 /// streamed UploadPart of the client's number, and completion is the backend's, so no byte is
@@ -32,10 +33,16 @@ extension S3ObjectStore {
             _ = try await client.completeMultipartUpload(
                 key, uploadID: uploadID, parts: parts.map { ($0.number, $0.eTag) }, logger: logger)
             return Self.info(try await client.headObject(key, logger: logger))
+        } catch where Self.refusedParts.contains(error.code) {
+            // The backend holds another part under a number than the one recorded (a concurrent
+            // upload of that number won there and lost in the database): the client's to resend.
+            throw ObjectStoreError(.invalidPart, "S3 refused the parts of the completion", underlying: error)
         } catch {
             throw Self.translate(error)
         }
     }
+
+    static let refusedParts: Set<S3Error.Code> = [.init("InvalidPart"), .init("InvalidPartOrder"), .entityTooSmall]
 
     public func abortMultipartUpload(_ key: String, uploadID: String, logger: Logger) async throws {
         do {

@@ -48,8 +48,7 @@ enum SigV2QueryVerifier {
         }
         return VerifiedS3Request(
             accessKey: accessKey, securityToken: items.first { $0.0.lowercased() == "x-amz-security-token" }?.1,
-            payloadHash: SigV4Signer.unsignedPayload,
-            chunkSigning: ChunkSigning(seedSignature: "", scope: "", timestamp: "", key: SymmetricKey(data: [UInt8]())))
+            payloadHash: SigV4Signer.unsignedPayload, chunkSigning: nil)
     }
 
     /// Base64 HMAC-SHA1 of `METHOD\nContent-MD5\nContent-Type\nExpires\n<x-amz- headers><resource>`.

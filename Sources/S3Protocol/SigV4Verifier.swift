@@ -52,8 +52,9 @@ public struct VerifiedS3Request: Sendable {
     /// `x-amz-content-sha256`: a body hash to check, `UNSIGNED-PAYLOAD`, or a streaming mode
     /// (`STREAMING-…`); presigned URLs are always `UNSIGNED-PAYLOAD`.
     public var payloadHash: String
-    /// What a signed `aws-chunked` body's chunk signatures chain on.
-    public var chunkSigning: ChunkSigning
+    /// What a signed `aws-chunked` body's chunk signatures chain on; nil for a Version 2
+    /// presigned URL, which signs no body.
+    public var chunkSigning: ChunkSigning?
 }
 
 /// The seed and key that sign the chunks of an `aws-chunked` body.

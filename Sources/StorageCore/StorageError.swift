@@ -43,6 +43,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
             case checksumMismatch = "ChecksumMismatch"
             case objectRejected = "ObjectRejected"
             case invalidPart = "InvalidPart"
+            case entityTooSmall = "EntityTooSmall"
         }
 
         private let base: Base
@@ -86,6 +87,7 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let checksumMismatch = Code(.checksumMismatch)
         public static let objectRejected = Code(.objectRejected)
         public static let invalidPart = Code(.invalidPart)
+        public static let entityTooSmall = Code(.entityTooSmall)
     }
 
     /// The error code (`code` in the envelope).
@@ -348,6 +350,10 @@ extension StorageError {
     /// An `/s3` multipart upload that does not exist (never created, completed or aborted).
     public static let noSuchUpload = StorageError(
         code: .noSuchUpload, statusCode: 404, message: "The specified multipart upload does not exist.", httpStatus: 404)
+
+    /// A completion naming a part other than the last that is smaller than 5 MiB.
+    public static let entityTooSmall = StorageError(
+        code: .entityTooSmall, statusCode: 400, message: "Your proposed upload is smaller than the minimum allowed object size.")
 
     /// A completion naming a part that was not uploaded, with another ETag, or out of order.
     public static func invalidPart(_ message: String) -> StorageError {

@@ -25,8 +25,6 @@ public struct UploadRequest<Body: AsyncSequence & Sendable>: Sendable where Body
     public var destination: UploadDestination?
     /// How events name the upload (`/s3` uploads are `s3`).
     public var uploadType: UploadType = .standard
-    /// The bucket's MIME rule was checked already (an `/s3` part: when its upload was created).
-    var mimeTypeChecked = false
 
     public init(
         bucketID: String, name: String, upsert: Bool, mimeType: String, cacheControl: String,
@@ -145,7 +143,7 @@ extension StorageService {
     /// The bucket's MIME rule and the size limit an upload of `request` must keep.
     private func checkLimits<Body>(_ request: UploadRequest<Body>, bucket: Bucket) throws -> Int64 {
         let limit = sizeLimit(for: bucket, name: request.name)
-        if !ObjectKey.isFolderPlaceholder(request.name), !request.mimeTypeChecked {
+        if !ObjectKey.isFolderPlaceholder(request.name) {
             try AllowedMimeTypes.check(request.mimeType, in: bucket.allowedMimeTypes)
         }
         if let length = request.exactLength, length > limit { throw StorageError.entityTooLarge() }

@@ -449,3 +449,55 @@ def test_s3_changes_write_events(server, s3, bucket):
         ("ObjectCreated:Put", "ev.txt", "s3"), ("ObjectCreated:Put", "ev-mp.bin", "s3"),
         ("ObjectCreated:Copy", "ev-copy.txt", None), ("ObjectRemoved:Delete", "ev.txt", None),
         ("ObjectRemoved:Delete", "ev-copy.txt", None)]
+
+
+# Bad multipart and metadata input
+
+
+def test_multipart_with_an_invalid_key_is_refused_before_anything_exists(server, s3, bucket):
+    with pytest.raises(ClientError) as excinfo:
+        s3.create_multipart_upload(Bucket=bucket, Key="bad%key.bin")
+    assert error_of(excinfo) == ("InvalidKey", 400)
+    assert_no_parts_left(server, bucket, "bad%key.bin")
+    server.assert_nothing_left(bucket, "bad%key.bin")
+
+
+def test_small_parts_before_the_last_are_entity_too_small(server, s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="small.bin")["UploadId"]
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key="small.bin", UploadId=upload_id,
+                                                      PartNumber=n, Body=os.urandom(100))["ETag"]} for n in (1, 2)]
+    with pytest.raises(ClientError) as excinfo:
+        s3.complete_multipart_upload(Bucket=bucket, Key="small.bin", UploadId=upload_id, MultipartUpload={"Parts": parts})
+    assert error_of(excinfo) == ("EntityTooSmall", 400)
+    assert server.object_row(bucket, "small.bin") is None
+    # The upload is still there, and goes whole on abort.
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="small.bin", UploadId=upload_id)["Parts"]] == [1, 2]
+    s3.abort_multipart_upload(Bucket=bucket, Key="small.bin", UploadId=upload_id)
+    assert_no_parts_left(server, bucket, "small.bin")
+    server.assert_consistent(bucket)
+
+
+def test_a_part_sent_again_is_the_one_completed(server, s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="again.bin")["UploadId"]
+    first = s3.upload_part(Bucket=bucket, Key="again.bin", UploadId=upload_id, PartNumber=1, Body=b"first bytes")["ETag"]
+    second = s3.upload_part(Bucket=bucket, Key="again.bin", UploadId=upload_id, PartNumber=1, Body=b"second bytes")["ETag"]
+    with pytest.raises(ClientError) as excinfo:
+        s3.complete_multipart_upload(Bucket=bucket, Key="again.bin", UploadId=upload_id,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first}]})
+    assert error_of(excinfo) == ("InvalidPart", 400)
+    s3.complete_multipart_upload(Bucket=bucket, Key="again.bin", UploadId=upload_id,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": second}]})
+    assert s3.get_object(Bucket=bucket, Key="again.bin")["Body"].read() == b"second bytes"
+    assert_no_parts_left(server, bucket, "again.bin")
+    server.assert_consistent(bucket)
+
+
+def test_metadata_over_s3s_limit_stores_nothing(server, s3, bucket):
+    with pytest.raises(ClientError) as excinfo:
+        s3.put_object(Bucket=bucket, Key="meta.bin", Body=b"x", Metadata={"big": "m" * 3000})
+    assert error_of(excinfo) == ("MetadataTooLarge", 400)
+    server.assert_nothing_left(bucket, "meta.bin")
+    with pytest.raises(ClientError) as excinfo:
+        s3.create_multipart_upload(Bucket=bucket, Key="meta-mp.bin", Metadata={"big": "m" * 3000})
+    assert error_of(excinfo) == ("MetadataTooLarge", 400)
+    assert_no_parts_left(server, bucket, "meta-mp.bin")

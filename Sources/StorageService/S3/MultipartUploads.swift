@@ -30,8 +30,9 @@ extension StorageService {
     public static let partNumbers = 1...10_000
 
     public func createMultipartUpload(_ creation: MultipartCreation, caller: Caller) async throws -> MultipartUploadRecord {
+        try Self.checkNames(bucketID: creation.bucketID, name: creation.name)
         try StoredHeaders.validate(contentType: creation.mimeType, cacheControl: creation.cacheControl)
-        _ = try await authorizeUpload(probe(creation, length: nil), caller: caller)
+        _ = try await authorizeUpload(probe(creation), caller: caller)
         let version = UUID().uuidString.lowercased()
         let key = backendKey(bucketID: creation.bucketID, name: creation.name, version: version)
         let uploadID: String
@@ -62,8 +63,8 @@ extension StorageService {
         guard Self.partNumbers.contains(partNumber) else {
             throw StorageError.invalidParameter("Part number must be an integer between 1 and 10000, inclusive")
         }
-        let upload = try await multipartUpload(bucketID: bucketID, name: name, uploadID: uploadID, caller: caller)
-        let limit = try await authorizeUpload(probe(upload, caller: caller, length: length), caller: caller)
+        let (upload, limit, _) = try await authorizePart(
+            bucketID: bucketID, name: name, uploadID: uploadID, length: length, caller: caller, operation: .s3UploadPart)
         if upload.inProgressSize + length > limit { throw StorageError.entityTooLarge() }
         let key = backendKey(bucketID: bucketID, name: name, version: upload.version)
         let part: StoredPart
@@ -73,10 +74,8 @@ extension StorageService {
                     key, uploadID: uploadID, number: partNumber, body: ByteLimitedSequence(body, limit: length), length: length,
                     logger: caller.logger)
             }
-        } catch let error as ObjectStoreError where error.code == .notFound {
-            throw StorageError.noSuchUpload.causedBy(error)
         } catch {
-            throw backendFailure(error, name: name)
+            throw multipartFailure(error, name: name)
         }
         try await database.transaction(superuser(caller, .s3UploadPart)) { transaction in
             guard let current = try await transaction.multipartUpload(id: uploadID, forUpdate: true) else {
@@ -89,39 +88,25 @@ extension StorageService {
     }
 
     /// Joins the parts the client names (ascending numbers, each with the ETag its upload
-    /// answered) into the object and writes its row, as an upload by the caller.
+    /// answered; all but the last at least 5 MiB, as S3 requires) into the object and writes its
+    /// row, as an upload by the caller.
     public func completeMultipartUpload(
         bucketID: String, name: String, uploadID: String, parts: [(number: Int, eTag: String)], caller: Caller
     ) async throws -> UploadOutcome {
-        let upload = try await multipartUpload(bucketID: bucketID, name: name, uploadID: uploadID, caller: caller)
         guard !parts.isEmpty else { throw StorageError.invalidRequest("You must specify at least one part") }
-        let recorded = try await database.rolledBack(superuser(caller, .s3CompleteMultipartUpload)) {
-            try await $0.multipartParts(uploadID: uploadID)
-        }
-        let byNumber = Dictionary(recorded.map { ($0.number, $0) }, uniquingKeysWith: { _, last in last })
-        var chosen: [StoredPart] = []
-        for (index, part) in parts.enumerated() {
-            if index > 0, part.number <= parts[index - 1].number {
-                throw StorageError.invalidPart("The list of parts was not in ascending order.")
-            }
-            guard let stored = byNumber[part.number], Self.sameETag(stored.eTag, part.eTag) else {
-                throw StorageError.invalidPart(
-                    "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
-            }
-            chosen.append(StoredPart(number: stored.number, eTag: stored.eTag, size: stored.size))
-        }
+        let (upload, limit, recorded) = try await authorizePart(
+            bucketID: bucketID, name: name, uploadID: uploadID, length: nil, caller: caller,
+            operation: .s3CompleteMultipartUpload, withParts: true)
+        let chosen = try Self.chosenParts(parts, recorded: recorded)
         let total = chosen.reduce(Int64(0)) { $0 + $1.size }
-        let limit = try await authorizeUpload(probe(upload, caller: caller, length: total), caller: caller)
         if total > limit { throw StorageError.entityTooLarge() }
 
         let key = backendKey(bucketID: bucketID, name: name, version: upload.version)
         let info: ObjectInfo
         do {
             info = try await store.completeMultipartUpload(key, uploadID: uploadID, parts: chosen, logger: caller.logger)
-        } catch let error as ObjectStoreError where error.code == .notFound {
-            throw StorageError.noSuchUpload.causedBy(error)
         } catch {
-            throw backendFailure(error, name: name)
+            throw multipartFailure(error, name: name)
         }
         let mimeType = info.contentType ?? "application/octet-stream"
         let cacheControl = info.cacheControl ?? "no-cache"
@@ -141,6 +126,29 @@ extension StorageService {
             caller: caller)
     }
 
+    /// S3's smallest part, the last one excepted.
+    public static let minimumPartSize: Int64 = 5 << 20
+
+    /// The recorded parts a completion names, checked as S3 checks them.
+    static func chosenParts(_ parts: [(number: Int, eTag: String)], recorded: [MultipartPartRecord]) throws -> [StoredPart] {
+        let byNumber = Dictionary(recorded.map { ($0.number, $0) }, uniquingKeysWith: { _, last in last })
+        var chosen: [StoredPart] = []
+        for (index, part) in parts.enumerated() {
+            if index > 0, part.number <= parts[index - 1].number {
+                throw StorageError.invalidPart("The list of parts was not in ascending order.")
+            }
+            guard let stored = byNumber[part.number], Self.sameETag(stored.eTag, part.eTag) else {
+                throw StorageError.invalidPart(
+                    "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
+            }
+            chosen.append(StoredPart(number: stored.number, eTag: stored.eTag, size: stored.size))
+        }
+        if chosen.dropLast().contains(where: { $0.size < minimumPartSize }) {
+            throw StorageError.entityTooSmall
+        }
+        return chosen
+    }
+
     /// Drops the upload: its rows now, its parts in the backend once that has committed.
     public func abortMultipartUpload(bucketID: String, name: String, uploadID: String, caller: Caller) async throws {
         let upload = try await multipartUpload(bucketID: bucketID, name: name, uploadID: uploadID, caller: caller)
@@ -155,12 +163,12 @@ extension StorageService {
     /// The upload's parts after `marker`, at most `limit` (one more tells whether the list is truncated).
     public func listParts(
         bucketID: String, name: String, uploadID: String, marker: Int, limit: Int, caller: Caller
-    ) async throws -> (upload: MultipartUploadRecord, parts: [MultipartPartRecord]) {
-        let upload = try await multipartUpload(bucketID: bucketID, name: name, uploadID: uploadID, caller: caller)
-        let parts = try await database.rolledBack(superuser(caller, .s3ListParts)) {
-            try await $0.multipartParts(uploadID: uploadID, after: marker, limit: limit)
+    ) async throws -> [MultipartPartRecord] {
+        try Self.checkNames(bucketID: bucketID, name: name)
+        return try await database.rolledBack(superuser(caller, .s3ListParts)) { transaction in
+            _ = try await visibleUpload(uploadID, bucketID: bucketID, name: name, caller: caller, in: transaction)
+            return try await transaction.multipartParts(uploadID: uploadID, after: marker, limit: limit)
         }
-        return (upload, parts)
     }
 
     /// Uploads in progress in a bucket the caller started (all of them for the service role).
@@ -178,39 +186,79 @@ extension StorageService {
         }
     }
 
+    /// What a part or a completion needs, in one transaction: the upload (if the caller may touch
+    /// it), the bucket's size limit, the RLS probe as the caller (an upsert of the object, with
+    /// `length`), and with `withParts` the recorded parts.
+    private func authorizePart(
+        bucketID: String, name: String, uploadID: String, length: Int64?, caller: Caller, operation: StorageOperation,
+        withParts: Bool = false
+    ) async throws -> (upload: MultipartUploadRecord, limit: Int64, parts: [MultipartPartRecord]) {
+        try Self.checkNames(bucketID: bucketID, name: name)
+        do {
+            return try await database.rolledBack(superuser(caller, operation)) { transaction in
+                let upload = try await visibleUpload(uploadID, bucketID: bucketID, name: name, caller: caller, in: transaction)
+                guard let bucket = try await transaction.bucket(id: bucketID) else { throw StorageError.noSuchBucket }
+                let parts = withParts ? try await transaction.multipartParts(uploadID: uploadID) : []
+                // The type was checked when the upload was created; the row does not keep it.
+                let row = Self.probeRow(
+                    bucketID: bucketID, name: name, owner: caller.owner, mimeType: nil, declaredLength: length,
+                    userMetadata: upload.userMetadata)
+                try await transaction.become(caller.session(operation))
+                try await transaction.probeObjectWrite(row, upsert: true)
+                return (upload, sizeLimit(for: bucket, name: name), parts)
+            }
+        } catch let error as StorageError where error.code == .resourceAlreadyExists {
+            throw StorageError.keyAlreadyExists
+        }
+    }
+
     /// The upload `uploadID` of `bucketID`/`name`, if the caller may touch it: the service role
     /// any, others the ones they started.
     private func multipartUpload(bucketID: String, name: String, uploadID: String, caller: Caller) async throws -> MultipartUploadRecord {
-        try BucketName.validate(bucketID)
-        try ObjectKey.validate(name)
-        let upload = try await database.rolledBack(superuser(caller, .s3UploadPart)) { try await $0.multipartUpload(id: uploadID) }
-        guard let upload, upload.bucketID == bucketID, upload.key == name else { throw StorageError.noSuchUpload }
+        try Self.checkNames(bucketID: bucketID, name: name)
+        return try await database.rolledBack(superuser(caller, .s3AbortMultipartUpload)) { transaction in
+            try await visibleUpload(uploadID, bucketID: bucketID, name: name, caller: caller, in: transaction)
+        }
+    }
+
+    private func visibleUpload(
+        _ uploadID: String, bucketID: String, name: String, caller: Caller, in transaction: Transaction
+    ) async throws -> MultipartUploadRecord {
+        guard let upload = try await transaction.multipartUpload(id: uploadID), upload.bucketID == bucketID, upload.key == name
+        else { throw StorageError.noSuchUpload }
         if !isServiceRole(caller), let owner = upload.ownerID, owner != caller.owner.id { throw StorageError.noSuchUpload }
         return upload
     }
 
+    private static func checkNames(bucketID: String, name: String) throws {
+        try BucketName.validate(bucketID)
+        try ObjectKey.validate(name)
+    }
+
     private func isServiceRole(_ caller: Caller) -> Bool { caller.role == "service_role" }
+
+    /// Backend failures of a part or a completion: a gone upload is NoSuchUpload, a part the
+    /// backend does not hold as named is InvalidPart; the rest as for any write.
+    private func multipartFailure(_ error: any Error, name: String) -> any Error {
+        guard let error = error as? ObjectStoreError else { return backendFailure(error, name: name) }
+        switch error.code {
+        case .notFound: return StorageError.noSuchUpload.causedBy(error)
+        case .invalidPart:
+            return StorageError.invalidPart("One or more of the specified parts could not be found.").causedBy(error)
+        default: return backendFailure(error, name: name)
+        }
+    }
 
     /// ETags compare without their quotes (clients send them either way).
     public static func sameETag(_ lhs: String, _ rhs: String) -> Bool {
         lhs.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) == rhs.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
     }
 
-    /// The upload an RLS probe and the limits judge, for a multipart upload's row.
-    private func probe(_ creation: MultipartCreation, length: Int64?) -> UploadRequest<ByteStream> {
+    /// The upload an RLS probe and the limits judge, for a multipart upload's creation.
+    private func probe(_ creation: MultipartCreation) -> UploadRequest<ByteStream> {
         UploadRequest(
             bucketID: creation.bucketID, name: creation.name, upsert: true, mimeType: creation.mimeType,
-            cacheControl: creation.cacheControl, userMetadata: creation.userMetadata, declaredLength: length,
+            cacheControl: creation.cacheControl, userMetadata: creation.userMetadata, declaredLength: nil,
             exactLength: nil, body: ByteStream.empty, operation: .s3CreateMultipartUpload)
-    }
-
-    private func probe(_ upload: MultipartUploadRecord, caller: Caller, length: Int64) -> UploadRequest<ByteStream> {
-        var request = UploadRequest(
-            bucketID: upload.bucketID, name: upload.key, upsert: true, mimeType: "application/octet-stream",
-            cacheControl: "no-cache", userMetadata: upload.userMetadata, declaredLength: length, exactLength: nil,
-            body: ByteStream.empty, operation: .s3UploadPart)
-        // The type was checked when the upload was created (the row does not keep it).
-        request.mimeTypeChecked = true
-        return request
     }
 }
