@@ -60,6 +60,7 @@ class Receiver:
                     receiver.requests.append(request)
                     receiver.in_flight[key] = receiver.in_flight.get(key, 0) + 1
                     receiver.max_in_flight_per_key = max(receiver.max_in_flight_per_key, receiver.in_flight[key])
+                counted = True
                 try:
                     status = receiver.answer(request)
                     if status is None:
@@ -67,6 +68,12 @@ class Receiver:
                         receiver.release.wait(30)
                         self.close_connection = True
                         return
+                    # The request stops being in flight before its answer leaves: once the sender
+                    # has the answer it may send the key's next event, possibly before this thread
+                    # runs again.
+                    with receiver.lock:
+                        receiver.in_flight[key] -= 1
+                        counted = False
                     self.send_response(status)
                     self.send_header("content-length", "0")
                     self.end_headers()
@@ -76,8 +83,9 @@ class Receiver:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
-                    with receiver.lock:
-                        receiver.in_flight[key] -= 1
+                    if counted:
+                        with receiver.lock:
+                            receiver.in_flight[key] -= 1
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port or 0), Handler)
         self.port = self.server.server_address[1]
