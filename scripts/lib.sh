@@ -108,6 +108,76 @@ stop_postgres() {
   as_postgres_user "$bin/pg_ctl" -D "$data/cluster" -m fast stop >/dev/null 2>&1 || true
 }
 
+# PgBouncer (Debian's pgbouncer), for the pooled-connection tests.
+ensure_pgbouncer() {
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+}
+
+# start_pgbouncer DATA_DIR DATABASE_URL: PgBouncer in transaction-pooling mode on 127.0.0.1 in
+# front of the Postgres of DATABASE_URL (every database name passes through to the same-named
+# database), SCRAM authentication with that URL's user and password, at most POOL_SIZE (default
+# 20) server connections per database. Prints its port; the pid is in DATA_DIR/pgbouncer.pid.
+start_pgbouncer() {
+  local data url=$2 user password host port listen bin
+  ensure_pgbouncer
+  bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+  # postgres://user:password@host:port/db
+  user=$(printf '%s' "$url" | sed -E 's|^[a-z]+://([^:@]+).*|\1|')
+  password=$(printf '%s' "$url" | sed -E 's|^[a-z]+://[^:@]+:([^@]*)@.*|\1|')
+  host=$(printf '%s' "$url" | sed -E 's|^[^@]+@([^:/]+).*|\1|')
+  port=$(printf '%s' "$url" | sed -E 's|^[^@]+@[^:/]+:([0-9]+).*|\1|')
+  # It refuses to run as root: as root it runs as the postgres user, on files that user can reach.
+  data=$(postgres_data_dir "$1")
+  listen=$(free_low_port)
+  printf '"%s" "%s"\n' "$user" "$password" > "$data/userlist.txt"
+  cat > "$data/pgbouncer.ini" <<INI
+[databases]
+* = host=$host port=$port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $listen
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $data/userlist.txt
+admin_users = $user
+pool_mode = transaction
+default_pool_size = ${POOL_SIZE:-20}
+max_client_conn = 2000
+server_login_retry = 1
+logfile = $data/pgbouncer.log
+pidfile = $data/pgbouncer.pid
+INI
+  chmod 600 "$data/userlist.txt"
+  stop_pgbouncer "$1"
+  rm -f "$data/pgbouncer.pid"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres:postgres "$data"
+    "$bin" -d -u postgres "$data/pgbouncer.ini" >> "$data/pgbouncer.out" 2>&1
+  else
+    "$bin" -d "$data/pgbouncer.ini" >> "$data/pgbouncer.out" 2>&1
+  fi || { cat "$data/pgbouncer.out" "$data/pgbouncer.log" >&2 2>/dev/null; die "PgBouncer did not start"; }
+  local through="${url%@*}@127.0.0.1:$listen/${url##*/}"
+  for _ in $(seq 100); do
+    if psql "$through" -Atqc 'select 1' >/dev/null 2>&1; then
+      echo "$listen"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -20 "$data/pgbouncer.log" >&2
+  die "PgBouncer did not become ready"
+}
+
+stop_pgbouncer() {
+  local data pid
+  data=$(postgres_data_dir "$1")
+  pid=$(cat "$data/pgbouncer.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
 # A secret kept under the data folder, created on first use.
 persistent_secret() {
   local file=$1

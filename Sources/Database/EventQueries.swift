@@ -173,12 +173,12 @@ extension StorageDatabase {
 
 extension StorageDatabase {
     /// Calls `onNotification` for every notification on `channel` until cancelled or the
-    /// connection fails. Holds one pooled connection meanwhile (LISTEN needs a session; behind a
-    /// transaction-pooling proxy notifications do not arrive and callers fall back to polling).
+    /// connection fails. Holds one direct connection meanwhile: LISTEN needs a session, which a
+    /// transaction-pooling proxy would not keep (`pg_notify` goes through one fine).
     public func listen(
         on channel: String, logger: Logger, _ onNotification: @escaping @Sendable () -> Void
     ) async throws {
-        try await client.withConnection { connection in
+        try await withSessionConnection { connection in
             try await connection.listen(on: channel) { notifications in
                 logger.debug("listening for notifications", metadata: ["channel": "\(channel)"])
                 for try await _ in notifications { onNotification() }

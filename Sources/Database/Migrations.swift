@@ -118,7 +118,7 @@ public struct MigrationRunner: Sendable {
     public func run(lockTimeout: Duration = .seconds(120)) async throws -> [Migration] {
         let logger = self.logger
         let sets = [(Ledger.upstream, migrations), (Ledger.project, projectMigrations)]
-        return try await database.withConnection { connection in
+        return try await database.withSessionConnection { connection in
             try await Self.acquireLock(connection, timeout: lockTimeout, logger: logger)
             do {
                 // Migrations may build indexes on large tables: no statement timeout here.

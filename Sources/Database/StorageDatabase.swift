@@ -57,41 +57,73 @@ public struct DatabaseSession: Sendable {
 ///
 /// Run it as a service (it owns the pool's background work) before issuing queries.
 public final class StorageDatabase: Service, Sendable {
+    /// Where queries go: the pooler when there is one, else the database itself.
     let client: PostgresClient
+    /// Direct connections for session work (the migration lock, LISTEN) when queries go through
+    /// a pooler; nil when `client` is direct already.
+    let sessionClient: PostgresClient?
     let logger: Logger
     let configuration: DatabaseConfiguration
+    /// The session settings each transaction sets for itself behind a pooler, whose server
+    /// connections never saw this client's log-in; nil when they travel in the start-up packet.
+    let transactionSettings: TransactionSettings?
 
     public init(configuration: DatabaseConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        let settings = TransactionSettings(
+            searchPath: "storage, public, extensions", statementTimeout: String(configuration.statementTimeoutMilliseconds))
+        if let pooler = configuration.pooler {
+            // PgBouncer refuses start-up parameters it does not track (search_path,
+            // statement_timeout) and would apply them to one server connection at most.
+            self.client = Self.client(pooler, configuration, settings: nil, maximumConnections: configuration.maximumConnections, logger: logger)
+            // One for migrations, one per listener (events, processing), one to spare.
+            self.sessionClient = Self.client(configuration.address, configuration, settings: settings, maximumConnections: 4, logger: logger)
+            self.transactionSettings = settings
+        } else {
+            self.client = Self.client(configuration.address, configuration, settings: settings, maximumConnections: configuration.maximumConnections, logger: logger)
+            self.sessionClient = nil
+            self.transactionSettings = nil
+        }
+    }
+
+    private static func client(
+        _ address: DatabaseAddress, _ configuration: DatabaseConfiguration, settings: TransactionSettings?,
+        maximumConnections: Int, logger: Logger
+    ) -> PostgresClient {
         var postgres: PostgresClient.Configuration
-        if let socketDirectory = configuration.unixSocketDirectory {
+        if let socketDirectory = address.unixSocketDirectory {
             postgres = .init(
-                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(configuration.port)",
-                username: configuration.username, password: configuration.password, database: configuration.database)
+                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(address.port)",
+                username: address.username, password: address.password, database: address.database)
         } else {
             let tls: PostgresClient.Configuration.TLS
-            switch configuration.tls {
+            switch address.tls {
             case .disable: tls = .disable
             case .prefer: tls = .prefer(.makeClientConfiguration())
             case .require: tls = .require(.makeClientConfiguration())
             }
             postgres = .init(
-                host: configuration.host, port: configuration.port, username: configuration.username,
-                password: configuration.password, database: configuration.database, tls: tls)
+                host: address.host, port: address.port, username: address.username,
+                password: address.password, database: address.database, tls: tls)
         }
-        postgres.options.maximumConnections = configuration.maximumConnections
+        postgres.options.maximumConnections = maximumConnections
         postgres.options.connectTimeout = configuration.connectTimeout
-        postgres.options.additionalStartupParameters = [
-            ("application_name", "storage-api"),
-            ("search_path", "storage, public, extensions"),
-            ("statement_timeout", String(configuration.statementTimeoutMilliseconds)),
-        ]
-        self.client = PostgresClient(configuration: postgres, backgroundLogger: logger)
+        postgres.options.additionalStartupParameters = [("application_name", "storage-api")]
+        if let settings {
+            postgres.options.additionalStartupParameters += [
+                ("search_path", settings.searchPath), ("statement_timeout", settings.statementTimeout),
+            ]
+        }
+        return PostgresClient(configuration: postgres, backgroundLogger: logger)
     }
 
     public func run() async throws {
-        await client.run()
+        guard let sessionClient else { return await client.run() }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await sessionClient.run() }
+        }
     }
 
     /// Runs `body` inside `BEGIN … COMMIT` after setting the session GUCs of `session`.
@@ -133,13 +165,18 @@ public final class StorageDatabase: Service, Sendable {
             ])
         }
         do {
+            let settings = transactionSettings
             return try await withConnection { connection in
                 DatabaseMetrics.transactionsInProgress.increment()
                 defer { DatabaseMetrics.transactionsInProgress.decrement() }
                 try await connection.run("BEGIN", logger: logger)
                 do {
-                    let transaction = Transaction(connection: connection, logger: logger)
-                    if let session { try await transaction.become(session) }
+                    let transaction = Transaction(connection: connection, logger: logger, settings: settings)
+                    if let session {
+                        try await transaction.become(session)
+                    } else if let settings {
+                        try await connection.run(settings.query, logger: logger)
+                    }
                     let result: Result
                     do {
                         result = try await body(transaction)
@@ -192,6 +229,15 @@ public final class StorageDatabase: Service, Sendable {
         }
     }
 
+    /// Leases a direct connection for work that outlives a transaction (a session lock, LISTEN):
+    /// behind a pooler, one of the few direct connections kept for it.
+    func withSessionConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        guard let sessionClient else { return try await withConnection(body) }
+        return try await sessionClient.withConnection(body)
+    }
+
     /// Leases a pooled connection for `body`, waiting at most `acquireTimeout` for one: while
     /// Postgres is down the pool would otherwise queue requests for up to a minute.
     func withConnection<Result: Sendable>(
@@ -220,10 +266,25 @@ public final class StorageDatabase: Service, Sendable {
     }
 }
 
+/// The session settings the server needs in every transaction (`search_path`,
+/// `statement_timeout`). Both values are the server's own, never a caller's, so they are spliced
+/// into SQL as literals: that lets `become` set them in the statement it sends anyway.
+struct TransactionSettings: Sendable {
+    let searchPath: String
+    let statementTimeout: String
+    /// `set_config(…, true)` for each, as items of a SELECT list.
+    var selectList: String {
+        "set_config('search_path', '\(searchPath)', true), set_config('statement_timeout', '\(statementTimeout)', true)"
+    }
+    var query: PostgresQuery { PostgresQuery(unsafeSQL: "SELECT " + selectList) }
+}
+
 /// An open transaction on one connection. Queries run in order; do not share across tasks.
 public struct Transaction: Sendable {
     let connection: PostgresConnection
     let logger: Logger
+    /// Session settings `become` sets along with the role, behind a pooler.
+    var settings: TransactionSettings? = nil
     /// The role `become` last took on; nil while the transaction is the server's login role.
     let role = CurrentRole()
 
@@ -241,7 +302,7 @@ public struct Transaction: Sendable {
                    set_config('request.method', \(session.method), true),
                    set_config('request.path', \(session.path), true),
                    set_config('storage.operation', \(session.operation?.rawValue ?? ""), true),
-                   set_config('storage.allow_delete_query', 'true', true)
+                   set_config('storage.allow_delete_query', 'true', true)\(unescaped: settings.map { ", " + $0.selectList } ?? "")
             """,
             logger: logger)
         role.name = session.role

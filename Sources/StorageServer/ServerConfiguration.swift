@@ -83,6 +83,8 @@ public struct ServerConfiguration: Sendable {
           PORT (SERVER_PORT)                     listen port, default 5000
           HOST (SERVER_HOST)                     listen address, default 0.0.0.0
           DATABASE_URL                           postgres://user:password@host:port/db (required)
+          DATABASE_POOL_URL                      a transaction-pooling proxy (PgBouncer, Supavisor) for queries;
+                                                 migrations and LISTEN keep using DATABASE_URL
           DATABASE_MAX_CONNECTIONS               connection pool size, default 20
           DATABASE_STATEMENT_TIMEOUT             milliseconds, default 30000
           DATABASE_CONNECTION_TIMEOUT            milliseconds to wait for a pooled connection, default 3000
@@ -159,6 +161,13 @@ public struct ServerConfiguration: Sendable {
                 database = try DatabaseConfiguration(url: databaseURL)
             } catch {
                 throw ConfigurationError(variable: "DATABASE_URL", problem: error.description)
+            }
+            if let poolURL = reader.string("DATABASE_POOL_URL"), !poolURL.isEmpty {
+                do {
+                    database.pooler = try DatabaseAddress(url: poolURL)
+                } catch {
+                    throw ConfigurationError(variable: "DATABASE_POOL_URL", problem: error.description)
+                }
             }
             database.maximumConnections = try reader.integer("DATABASE_MAX_CONNECTIONS", default: 20, in: 1...1000)
             database.statementTimeoutMilliseconds = try reader.integer(

@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import StorageCore
 import TestSupport
+import Synchronization
 import Testing
 
 @testable import Database
@@ -262,4 +263,59 @@ struct SessionIntegrationTests {
             }
         }
     }
+}
+
+/// Behind a transaction-pooling proxy (`DATABASE_POOL_URL`): the pooler address here is the
+/// database itself, which is enough to see what travels where (the compatibility suite's
+/// PgBouncer pass runs the server through a real one).
+@Suite(.enabled(if: ScratchDatabase.isAvailable), .serialized)
+struct PoolerIntegrationTests {
+    @Test func transactionsCarryTheSessionSettingsAndListenStaysDirect() async throws {
+        try await ScratchDatabase.with { direct in
+            var configuration = direct
+            configuration.pooler = direct.address
+            configuration.statementTimeoutMilliseconds = 1234
+            let database = StorageDatabase(configuration: configuration, logger: ScratchDatabase.logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await database.run() }
+                defer { group.cancelAll() }
+                try await MigrationRunner.bundled(database: database, logger: ScratchDatabase.logger).run()
+                let settings = "SELECT current_setting('statement_timeout') || ' ' || current_setting('search_path')"
+                // A pooled connection logged in without them (PgBouncer refuses such start-up
+                // parameters); every transaction sets them for itself, as a request or as the server.
+                let bare = try await database.statement(PostgresQuery(unsafeSQL: settings), logger: ScratchDatabase.logger)
+                #expect(try bare.first?.decode(String.self) == #"0 "$user", public"#)
+                let asUser = try await database.transaction(.user("u1")) { try await $0.scalar(settings) }
+                #expect(asUser == "1234ms storage, public, extensions")
+                let asServer = try await database.internalTransaction(logger: ScratchDatabase.logger) { try await $0.scalar(settings) }
+                #expect(asServer == "1234ms storage, public, extensions")
+                let timedOut = await #expect(throws: StorageError.self) {
+                    try await database.transaction(.service) { try await $0.scalar("SELECT pg_sleep(2)::text") }
+                }
+                #expect(timedOut?.code == .databaseTimeout)
+
+                // LISTEN holds a direct connection; a notification sent through the pool arrives.
+                let notifications = NotificationCount()
+                group.addTask {
+                    try await database.listen(on: "pooler_test", logger: ScratchDatabase.logger) {
+                        notifications.value.add(1, ordering: .relaxed)
+                    }
+                }
+                let deadline = ContinuousClock.now + .seconds(10)
+                var arrived = false
+                while !arrived, ContinuousClock.now < deadline {
+                    try await database.internalTransaction(logger: ScratchDatabase.logger) {
+                        _ = try await $0.scalar("SELECT pg_notify('pooler_test', '')::text")
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                    arrived = notifications.value.load(ordering: .relaxed) > 0
+                }
+                #expect(arrived)
+            }
+        }
+    }
+}
+
+private final class NotificationCount: Sendable {
+    let value = Atomic<Int>(0)
 }

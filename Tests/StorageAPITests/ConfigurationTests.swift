@@ -30,7 +30,8 @@ import Testing
 
     @Test(arguments: [
         ([:], "configuration error: DATABASE_URL is required"),
-        (["DATABASE_URL": "mysql://x"], "configuration error: DATABASE_URL DATABASE_URL must look like postgres://user:password@host:port/database"),
+        (["DATABASE_URL": "mysql://x"], "configuration error: DATABASE_URL must look like postgres://user:password@host:port/database"),
+        (["DATABASE_POOL_URL": "postgres://127.0.0.1:6432/db"], "configuration error: DATABASE_POOL_URL has no user name"),
         (["AUTH_JWT_SECRET": ""], "configuration error: AUTH_JWT_SECRET is required"),
         (["PORT": "eighty"], "configuration error: PORT must be a whole number in 0...65535, not eighty"),
         (["PORT": "70000"], "configuration error: PORT must be a whole number in 0...65535, not 70000"),
@@ -49,6 +50,18 @@ import Testing
         } throws: { error in
             (error as? ConfigurationError)?.description == message
         }
+    }
+
+    @Test func poolURLSendsQueriesThroughThePooler() throws {
+        var environment = minimal
+        #expect(try ServerConfiguration.fromEnvironment(environment).database.pooler == nil)
+        environment["DATABASE_POOL_URL"] = "postgresql://pooled:secret@10.0.0.5:6432/db"
+        let configuration = try ServerConfiguration.fromEnvironment(environment).database
+        #expect(configuration.host == "127.0.0.1" && configuration.port == 5432 && configuration.username == "u")
+        #expect(configuration.pooler == DatabaseAddress(
+            host: "10.0.0.5", port: 6432, username: "pooled", password: "secret", database: "db", tls: .prefer))
+        environment["DATABASE_POOL_URL"] = ""
+        #expect(try ServerConfiguration.fromEnvironment(environment).database.pooler == nil)
     }
 
     @Test func migrateNeedsNoSecretAndKeysNeedNoDatabase() throws {

@@ -31,6 +31,9 @@ MODE = os.environ.get("COMPAT_STORAGE_MODE", "file")
 TENANT = "storage-single-tenant"
 BACKEND_BUCKET = "stub"
 GLOBAL_LIMIT = 20 * 1024 * 1024
+# "pgbouncer" in the pass that runs servers' queries through PgBouncer (DATABASE_POOL_URL); the
+# harness starts it in transaction-pooling mode on TEST_PGBOUNCER_PORT.
+POOLER = os.environ.get("COMPAT_DATABASE_POOLER", "")
 
 
 def b64url(data: bytes) -> str:
@@ -67,6 +70,12 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
     """A process's resident memory in KiB (`VmHWM`: its peak since start or the last reset)."""
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def through_pgbouncer(database_url: str) -> str:
+    """The same database, reached through the harness's PgBouncer."""
+    credentials, rest = database_url.rsplit("@", 1)
+    return f"{credentials}@127.0.0.1:{os.environ['TEST_PGBOUNCER_PORT']}/{rest.split('/', 1)[1]}"
 
 
 def free_port() -> int:
@@ -151,6 +160,8 @@ class Server:
             "S3_PROTOCOL_ACCESS_KEY_ID": S3_PROTOCOL_KEY,
             "S3_PROTOCOL_ACCESS_KEY_SECRET": S3_PROTOCOL_SECRET,
         }
+        if POOLER == "pgbouncer":
+            self.env["DATABASE_POOL_URL"] = through_pgbouncer(database_url)
         if MODE != "file":
             # Servers sharing a storage folder share a backend bucket, as replicas would.
             self.backend_bucket = "compat-" + hashlib.md5(str(storage_dir).encode()).hexdigest()[:12]
