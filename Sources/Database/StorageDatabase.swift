@@ -230,24 +230,30 @@ public final class StorageDatabase: Service, Sendable {
     }
 
     /// Leases a direct connection for work that outlives a transaction (a session lock, LISTEN):
-    /// behind a pooler, one of the few direct connections kept for it.
+    /// behind a pooler, one of the few direct connections kept for it. Same acquire limit.
     func withSessionConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        guard let sessionClient else { return try await withConnection(body) }
-        return try await sessionClient.withConnection(body)
+        try await withConnection(from: sessionClient ?? client, body)
     }
 
-    /// Leases a pooled connection for `body`, waiting at most `acquireTimeout` for one: while
-    /// Postgres is down the pool would otherwise queue requests for up to a minute.
+    /// Leases a pooled connection for `body`.
     func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection(from: client, body)
+    }
+
+    /// Leases a connection of `pool` for `body`, waiting at most `acquireTimeout` for one: while
+    /// Postgres is down the pool would otherwise queue requests for up to a minute.
+    private func withConnection<Result: Sendable>(
+        from pool: PostgresClient, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let acquired = AcquiredFlag()
         let timeout = configuration.acquireTimeout
         return try await withThrowingTaskGroup(of: Result?.self) { group in
             group.addTask {
-                try await self.client.withConnection { connection in
+                try await pool.withConnection { connection in
                     acquired.value.store(true, ordering: .relaxed)
                     return try await body(connection)
                 }

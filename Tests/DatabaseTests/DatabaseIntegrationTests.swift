@@ -316,6 +316,27 @@ struct PoolerIntegrationTests {
     }
 }
 
+extension PoolerIntegrationTests {
+    /// The direct connections keep the acquire limit too: with the database unreachable behind a
+    /// working pooler, migrating fails at once instead of waiting for it forever.
+    @Test func anUnreachableDatabaseBehindAPoolerFailsMigrationsCleanly() async throws {
+        var configuration = try DatabaseConfiguration(url: "postgres://nobody:secret@127.0.0.1:1/none")
+        configuration.pooler = try DatabaseAddress(url: ScratchDatabase.adminURL ?? "")
+        configuration.connectTimeout = .milliseconds(200)
+        configuration.acquireTimeout = .milliseconds(300)
+        let database = StorageDatabase(configuration: configuration, logger: ScratchDatabase.logger)
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await database.run() }
+            defer { group.cancelAll() }
+            await #expect {
+                try await MigrationRunner.bundled(database: database, logger: ScratchDatabase.logger).run()
+            } throws: { error in
+                (error as? StorageError)?.code == .databaseTimeout
+            }
+        }
+    }
+}
+
 private final class NotificationCount: Sendable {
     let value = Atomic<Int>(0)
 }

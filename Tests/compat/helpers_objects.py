@@ -17,6 +17,17 @@ ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 ENVELOPE_KEYS = ["statusCode", "error", "message", "code"]
 
 
+def is_envelope(response: httpx.Response, status: str | None = None) -> bool:
+    """The body is the Supabase error envelope (and, given `status`, answered with that status)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or not set(ENVELOPE_KEYS) <= body.keys():
+        return False
+    return status is None or (response.status_code == int(status) and body["statusCode"] == status)
+
+
 def unique(prefix: str = "k") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from conftest import MODE, SERVICE_KEY, Server, service_headers
+from helpers_objects import is_envelope
 
 pytestmark = pytest.mark.skipif(MODE == "file", reason="the file backend has no service to lose")
 
@@ -63,15 +64,6 @@ def isolated(tmp_path):
         kill_seaweedfs(data)
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f'drop database if exists "{name}" with (force)')
-
-
-def is_envelope(response: httpx.Response, status: str) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return (response.status_code == int(status) and body.get("statusCode") == status
-            and {"error", "message", "code"} <= body.keys())
 
 
 def test_seaweedfs_stopped_mid_traffic(isolated):

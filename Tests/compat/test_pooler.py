@@ -16,7 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import ANON_KEY, POOLER, Server, bearer, scratch_database, user_token
+from conftest import ANON_KEY, POOLER, Server, bearer, scratch_database, through_pgbouncer, user_token
 
 pytestmark = pytest.mark.skipif(POOLER != "pgbouncer", reason="runs in the PgBouncer pass (COMPAT_DATABASE_POOLER=pgbouncer)")
 
@@ -26,9 +26,8 @@ POOL_SIZE = int(os.environ.get("TEST_PGBOUNCER_POOL_SIZE", "20"))
 
 def admin(command: str) -> list[dict]:
     """One command on PgBouncer's admin console (simple query protocol only), as dicts."""
-    url = os.environ["TEST_DATABASE_URL"]
-    credentials = url.rsplit("@", 1)[0]
-    with psycopg.connect(f"{credentials}@127.0.0.1:{os.environ['TEST_PGBOUNCER_PORT']}/pgbouncer",
+    console = through_pgbouncer(os.environ["TEST_DATABASE_URL"]).rsplit("/", 1)[0] + "/pgbouncer"
+    with psycopg.connect(console,
                          autocommit=True, cursor_factory=psycopg.ClientCursor) as connection:
         with connection.cursor() as cursor:
             cursor.execute(command)
