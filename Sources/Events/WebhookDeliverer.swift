@@ -75,7 +75,7 @@ public struct WebhookDeliverer: Service {
         }
     }
 
-    var batchSize: Int { settings.concurrency * 4 }
+    var batchSize: Int { settings.batchSize }
 
     /// Claims due events and delivers them, `concurrency` at a time; the delivered ones are
     /// recorded together once the batch is through. Returns how many it claimed.

@@ -33,7 +33,13 @@ public struct WebhookSettings: Sendable {
         self.concurrency = max(1, concurrency)
     }
 
-    /// A claim outlives the attempt it covers (the attempt is cut at `timeout`), so no other
-    /// replica sends the event while its holder still might.
-    public var claimLease: Duration { timeout + .seconds(5) }
+    /// Events a deliverer claims at once: `claimRounds` rounds of `concurrency` attempts.
+    public var batchSize: Int { concurrency * Self.claimRounds }
+    static let claimRounds = 4
+
+    /// A claim outlives every attempt of its batch (each is cut at `timeout`, and the batch is
+    /// sent `concurrency` at a time and recorded at its end), so no other replica sends an event
+    /// while its holder still might. (A lease of one attempt let a loaded replica's last rounds
+    /// outlive their claims: another replica sent those events again.)
+    public var claimLease: Duration { timeout * Self.claimRounds + .seconds(5) }
 }
