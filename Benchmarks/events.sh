@@ -2,10 +2,13 @@
 # The cost of events: 4 KiB uploads per second under RLS (16 clients, file mode, release) with
 # EVENTS_ENABLED=false and with events on and delivered to a local receiver, alternating in one
 # run; then the delivery latency from the change's transaction (`applyTime`) to the receiver,
-# p50/p99, under that load and for uploads one at a time; and the CPU each upload cost the server,
-# Postgres and the receiver in each configuration (the cores are shared, so that is where a cost shows).
+# p50/p99, under that load and for uploads one at a time; the CPU each upload cost the server,
+# Postgres and the receiver in each configuration (the cores are shared, so that is where a cost
+# shows); then how fast a backlog drains once the receiver is back (BACKLOG events written to the
+# outbox while nothing was sent), at its start and at its end, which are equal when a claim costs
+# the same behind any backlog.
 #
-#   Benchmarks/events.sh [seconds=20] [clients=16]
+#   Benchmarks/events.sh [seconds=20] [clients=16] [backlog=100000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -14,6 +17,7 @@ source Benchmarks/lib.sh
 bench_prepare 0
 seconds=${1:-20}
 clients=${2:-16}
+backlog=${3:-100000}
 receiver_port=$(free_tcp_port)
 python3 Benchmarks/webhook_receiver.py "$receiver_port" &
 receiver=$!
@@ -65,6 +69,29 @@ idle=$(stats)
 pending=$(psql "$DATABASE_URL" -Atc "select count(*) from storage_api.events where status <> 'delivered'")
 events=$(psql "$DATABASE_URL" -Atc "select count(*) from storage_api.events")
 
+# The backlog: copies of one recorded event under distinct keys, written while the server is down,
+# as a receiver that was unreachable for a while would leave them (their attempts are not counted).
+kill "$server"; wait "$server" 2>/dev/null || true
+psql "$DATABASE_URL" -qc "insert into storage_api.events (id, type, bucket_id, name, order_key, event)
+  select gen_random_uuid(), type, bucket_id, name || '-' || g, order_key || '-' || g, event
+    from (select * from storage_api.events where name is not null limit 1) as one, generate_series(1, $backlog) as g" \
+  -c "vacuum analyze storage_api.events"
+curl -fs -X POST "http://127.0.0.1:$receiver_port/reset"
+start_bench_server "$binary" "$WORK/server.log"
+drain_started=$(seconds)
+drain_first='' drain_last=''
+while :; do
+  left=$(psql "$DATABASE_URL" -Atc "select count(*) from storage_api.events where status = 'pending'")
+  now=$(seconds)
+  if [ -z "$drain_first" ] && [ "$left" -le $((backlog * 9 / 10)) ]; then drain_first=$now; fi
+  if [ -z "$drain_last" ] && [ "$left" -le $((backlog / 10)) ]; then drain_last=$now; fi
+  [ "$left" = 0 ] && break
+  sleep 0.2
+done
+drain_ended=$(seconds)
+drained=$(stats)
+per_second() { python3 -c "print(f'{$1 / ($3 - $2):.0f}')"; }
+
 field() { python3 -c "import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(f'{v:.1f}' if isinstance(v, float) else v)" "$1" "$2"; }
 off=$(( (off1 + off2) / 2 )) on=$(( (on1 + on2) / 2 ))
 cat <<TABLE
@@ -85,4 +112,10 @@ cat <<TABLE
 | one upload at a time (200, 20 ms apart) | $(field "$idle" count) | $(field "$idle" p50_ms) | $(field "$idle" p99_ms) | $(field "$idle" duplicates) |
 
 Events written: $events; not delivered at the end: $pending.
+
+| a backlog of $backlog events drained (receiver back, one replica) | seconds | events/s | duplicates |
+|---|---|---|---|
+| all of it, from the server's start | $(python3 -c "print(f'{$drain_ended - $drain_started:.1f}')") | $(per_second "$backlog" "$drain_started" "$drain_ended") | $(field "$drained" duplicates) |
+| its first 10 % (the whole backlog behind each claim) | – | $(per_second "$((backlog / 10))" "$drain_started" "$drain_first") | – |
+| its last 10 % | – | $(per_second "$((backlog / 10))" "$drain_last" "$drain_ended") | – |
 TABLE

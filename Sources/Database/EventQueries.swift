@@ -55,6 +55,10 @@ extension StorageDatabase {
     /// at a time and in order, and no two replicas send the same event.
     public func claimEvents(limit: Int, lease: Duration, logger: Logger) async throws -> [ClaimedEvent] {
         let token = UUID()
+        // Pending events in commit order (events_pending_seq_idx), each kept only when it is its
+        // key's oldest pending one: a probe of events_pending_idx per candidate, written as a
+        // scalar subquery so the planner cannot turn it into a join over every pending event.
+        // The walk stops at the limit, so a pass costs the same behind any backlog.
         // Under READ COMMITTED a replica that loses the race for a row re-checks the claim
         // condition on the winner's version of it, and skips it.
         let rows = try await statement(
@@ -62,11 +66,12 @@ extension StorageDatabase {
             UPDATE storage_api.events AS e
                SET attempts = e.attempts + 1, claim_token = \(token),
                    claimed_until = now() + make_interval(secs => \(Self.milliseconds(lease))::bigint / 1000.0)
-              FROM (SELECT id FROM (SELECT DISTINCT ON (order_key) id, seq, next_attempt_at, claimed_until
-                                      FROM storage_api.events WHERE status = 'pending'
-                                     ORDER BY order_key, seq) AS heads
-                     WHERE next_attempt_at <= now() AND (claimed_until IS NULL OR claimed_until < now())
-                     ORDER BY seq LIMIT \(limit)) AS due
+              FROM (SELECT head.id FROM storage_api.events AS head
+                     WHERE head.status = 'pending' AND head.next_attempt_at <= now()
+                       AND (head.claimed_until IS NULL OR head.claimed_until < now())
+                       AND head.seq = (SELECT min(earlier.seq) FROM storage_api.events AS earlier
+                                        WHERE earlier.status = 'pending' AND earlier.order_key = head.order_key)
+                     ORDER BY head.seq LIMIT \(limit)) AS due
              WHERE e.id = due.id AND e.status = 'pending' AND (e.claimed_until IS NULL OR e.claimed_until < now())
             RETURNING e.id, e.type, e.event::text, e.attempts, e.created_at
             """, logger: logger)

@@ -64,6 +64,33 @@ struct EventOutboxTests {
         }
     }
 
+    @Test func aBacklogIsClaimedInCommitOrderOneHeadPerKeyAPageAtATime() async throws {
+        try await ScratchDatabase.withDatabase { database, _ async throws in
+            // Five rounds over ten keys: every pass of four takes the four oldest heads.
+            let events = (0..<50).map { Self.event("key-\($0 % 10)") }
+            try await Self.record(database, events)
+            let position = Dictionary(uniqueKeysWithValues: events.enumerated().map { ($1.id, $0) })
+            var delivered: [UUID] = []
+            while true {
+                let batch = try await database.claimEvents(limit: 4, lease: .seconds(60), logger: Self.logger)
+                if batch.isEmpty { break }
+                #expect(batch.count <= 4)
+                try await database.markEventsDelivered(batch, logger: Self.logger)
+                delivered += batch.map(\.id).sorted { position[$0]! < position[$1]! }
+            }
+            #expect(delivered == events.map(\.id))
+            // A key whose head waits out a back-off holds its later events; other keys go on.
+            let held = Self.event("held"), after = Self.event("held"), free = Self.event("free")
+            try await Self.record(database, [held, after, free])
+            let first = try await database.claimEvents(limit: 10, lease: .seconds(60), logger: Self.logger)
+            #expect(Set(first.map(\.id)) == [held.id, free.id])
+            let heldClaim = try #require(first.first { $0.id == held.id })
+            #expect(try await database.markEventAttemptFailed(heldClaim, retryAfter: .seconds(60), error: "x", logger: Self.logger))
+            try await database.markEventsDelivered(first.filter { $0.id == free.id }, logger: Self.logger)
+            #expect(try await database.claimEvents(limit: 10, lease: .seconds(60), logger: Self.logger).isEmpty)
+        }
+    }
+
     @Test func concurrentClaimersNeverShareAnEvent() async throws {
         try await ScratchDatabase.withDatabase { database, _ async throws in
             let events = (0..<200).map { Self.event("key-\($0)") }
