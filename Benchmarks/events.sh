@@ -79,17 +79,26 @@ psql "$DATABASE_URL" -qc "insert into storage_api.events (id, type, bucket_id, n
 curl -fs -X POST "http://127.0.0.1:$receiver_port/reset"
 start_bench_server "$binary" "$WORK/server.log"
 drain_started=$(seconds)
+# Progress is read from the receiver (distinct events arrived), not by counting rows in Postgres:
+# a count every 0.2 s would take the same cores and tables as the drain it measures.
 drain_first='' drain_last=''
+received() { stats | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['count'] - s['duplicates'])"; }
 while :; do
-  left=$(psql "$DATABASE_URL" -Atc "select count(*) from storage_api.events where status = 'pending'")
+  arrived=$(received)
   now=$(seconds)
-  if [ -z "$drain_first" ] && [ "$left" -le $((backlog * 9 / 10)) ]; then drain_first=$now; fi
-  if [ -z "$drain_last" ] && [ "$left" -le $((backlog / 10)) ]; then drain_last=$now; fi
-  [ "$left" = 0 ] && break
+  if [ -z "$drain_first" ] && [ "$arrived" -ge $((backlog / 10)) ]; then drain_first=$now; fi
+  if [ -z "$drain_last" ] && [ "$arrived" -ge $((backlog * 9 / 10)) ]; then drain_last=$now; fi
+  [ "$arrived" -ge "$backlog" ] && break
   sleep 0.2
 done
 drain_ended=$(seconds)
 drained=$(stats)
+# Every arrival is also recorded as delivered (the last batch settles a moment later).
+for _ in $(seq 50); do
+  left=$(psql "$DATABASE_URL" -Atc "select count(*) from storage_api.events where status <> 'delivered'")
+  [ "$left" = 0 ] && break
+  sleep 0.2
+done
 per_second() { python3 -c "print(f'{$1 / ($3 - $2):.0f}')"; }
 
 field() { python3 -c "import json,sys; v=json.loads(sys.argv[1])[sys.argv[2]]; print(f'{v:.1f}' if isinstance(v, float) else v)" "$1" "$2"; }
@@ -118,4 +127,6 @@ Events written: $events; not delivered at the end: $pending.
 | all of it, from the server's start | $(python3 -c "print(f'{$drain_ended - $drain_started:.1f}')") | $(per_second "$backlog" "$drain_started" "$drain_ended") | $(field "$drained" duplicates) |
 | its first 10 % (the whole backlog behind each claim) | – | $(per_second "$((backlog / 10))" "$drain_started" "$drain_first") | – |
 | its last 10 % | – | $(per_second "$((backlog / 10))" "$drain_last" "$drain_ended") | – |
+
+Backlog events not recorded as delivered at the end: $left.
 TABLE

@@ -69,20 +69,18 @@ public struct WebhookDeliverer: Service {
                 logger.warning("event delivery pass failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             // A full batch means more may be due: go on at once.
-            if claimed < batchSize {
+            if claimed < settings.batchSize {
                 await cancelWhenGracefulShutdown { await doorbell.wait(upTo: settings.pollInterval) }
             }
         }
     }
-
-    var batchSize: Int { settings.batchSize }
 
     /// Claims due events and delivers them, `concurrency` at a time; the delivered ones are
     /// recorded together once the batch is through. Returns how many it claimed.
     func pass(client: HTTPClient, logger: Logger) async throws -> Int {
         // Without a receiver nothing is claimed: a claim counts an attempt.
         guard let url = settings.url else { return 0 }
-        let events = try await database.claimEvents(limit: batchSize, lease: settings.claimLease, logger: logger)
+        let events = try await database.claimEvents(limit: settings.batchSize, lease: settings.claimLease, logger: logger)
         guard !events.isEmpty else { return 0 }
         let delivered = await withTaskGroup(of: ClaimedEvent?.self) { group -> [ClaimedEvent] in
             var delivered: [ClaimedEvent] = []
