@@ -1,6 +1,7 @@
 // Non-variadic wrappers over libvips: Swift cannot call C variadic functions.
 #define _GNU_SOURCE  // strcasestr
 #include "CVipsShim.h"
+#include <math.h>
 #include <string.h>
 #include <stdio.h>
 #include <vips/vips.h>
@@ -63,6 +64,66 @@ static const char *saver_suffix(cvs_format format) {
     }
 }
 
+/// The thumbnail box that scales the source to cover `box_width` x `box_height`: the side that
+/// binds gets its size, the other is left free, so the bound side comes out exact. Read from the
+/// header alone; the EXIF orientation counts, as the thumbnail operation turns the image upright
+/// before it scales.
+static int cover_box(const cvs_source *source, int box_width, int box_height, int *width, int *height) {
+    VipsImage *header = source->path ? vips_image_new_from_file(source->path, NULL)
+                                     : vips_image_new_from_buffer(source->bytes, source->length, "", NULL);
+    if (header == NULL) return -1;
+    double source_width = vips_image_get_width(header);
+    double source_height = vips_image_get_page_height(header);
+    if (vips_image_get_orientation_swap(header)) {
+        double swap = source_width;
+        source_width = source_height;
+        source_height = swap;
+    }
+    g_object_unref(header);
+    if ((double)box_width / source_width >= (double)box_height / source_height) {
+        *width = box_width;
+        *height = VIPS_MAX_COORD;
+    } else {
+        *width = VIPS_MAX_COORD;
+        *height = box_height;
+    }
+    return 0;
+}
+
+/// imgproxy's offset: pixels, or a fraction of the side below 1 in magnitude.
+static int offset_pixels(double offset, int side) {
+    return (int)round(fabs(offset) < 1 ? offset * side : offset);
+}
+
+/// Cuts `crop_width` x `crop_height` out of `image` where the gravity puts it (imgproxy's
+/// rules: offsets move away from the named edge, the centre shifts by them, a focus point is
+/// the crop's centre), kept inside the image.
+static int place_crop(VipsImage *image, const cvs_render_options *options, int crop_width, int crop_height, VipsImage **out) {
+    int width = vips_image_get_width(image), height = vips_image_get_height(image);
+    int left, top;
+    if (options->gravity == CVS_GRAVITY_FOCUS_POINT) {
+        left = (int)round(width * options->x_offset) - crop_width / 2;
+        top = (int)round(height * options->y_offset) - crop_height / 2;
+    } else {
+        int dx = offset_pixels(options->x_offset, width), dy = offset_pixels(options->y_offset, height);
+        left = (width - crop_width + 1) / 2 + dx;
+        top = (height - crop_height + 1) / 2 + dy;
+        switch (options->gravity) {
+        case CVS_GRAVITY_NORTH: case CVS_GRAVITY_NORTH_EAST: case CVS_GRAVITY_NORTH_WEST: top = dy; break;
+        case CVS_GRAVITY_SOUTH: case CVS_GRAVITY_SOUTH_EAST: case CVS_GRAVITY_SOUTH_WEST: top = height - crop_height - dy; break;
+        default: break;
+        }
+        switch (options->gravity) {
+        case CVS_GRAVITY_EAST: case CVS_GRAVITY_NORTH_EAST: case CVS_GRAVITY_SOUTH_EAST: left = width - crop_width - dx; break;
+        case CVS_GRAVITY_WEST: case CVS_GRAVITY_NORTH_WEST: case CVS_GRAVITY_SOUTH_WEST: left = dx; break;
+        default: break;
+        }
+    }
+    left = left < 0 ? 0 : (left > width - crop_width ? width - crop_width : left);
+    top = top < 0 ? 0 : (top > height - crop_height ? height - crop_height : top);
+    return vips_extract_area(image, out, left, top, crop_width, crop_height, NULL);
+}
+
 int cvs_render(const cvs_source *source, const cvs_render_options *options,
                void **output, size_t *output_length, int *output_width, int *output_height) {
     const char *suffix = saver_suffix(options->format);
@@ -74,8 +135,19 @@ int cvs_render(const cvs_source *source, const cvs_render_options *options,
     int height = options->height > 0 ? options->height : VIPS_MAX_COORD;
     VipsSize size = VIPS_SIZE_DOWN;
     VipsInteresting crop = VIPS_INTERESTING_NONE;
+    // A cover cut anywhere but the plain centre is scaled to cover first and cut here.
+    int placed = 0;
     if (options->width > 0 && options->height > 0) {
-        if (options->resize == CVS_RESIZE_COVER) crop = VIPS_INTERESTING_CENTRE;
+        if (options->resize == CVS_RESIZE_COVER) {
+            if (options->gravity == CVS_GRAVITY_SMART) {
+                crop = VIPS_INTERESTING_ATTENTION;
+            } else if (options->gravity == CVS_GRAVITY_CENTRE && options->x_offset == 0 && options->y_offset == 0) {
+                crop = VIPS_INTERESTING_CENTRE;
+            } else {
+                if (cover_box(source, options->width, options->height, &width, &height) != 0) return -1;
+                placed = 1;
+            }
+        }
         if (options->resize == CVS_RESIZE_FILL) size = VIPS_SIZE_FORCE;
     }
 
@@ -94,6 +166,15 @@ int cvs_render(const cvs_source *source, const cvs_render_options *options,
                                 "height", height, "size", size, "crop", crop,
                                 "option_string", "fail_on=error", NULL);
     if (failed != 0) return -1;
+    if (placed) {
+        VipsImage *cut = NULL;
+        int crop_width = vips_image_get_width(image) < options->width ? vips_image_get_width(image) : options->width;
+        int crop_height = vips_image_get_height(image) < options->height ? vips_image_get_height(image) : options->height;
+        failed = place_crop(image, options, crop_width, crop_height, &cut);
+        g_object_unref(image);
+        if (failed != 0) return -1;
+        image = cut;
+    }
     char saver[64];
     if (options->format == CVS_FORMAT_PNG || options->format == CVS_FORMAT_GIF) {
         snprintf(saver, sizeof saver, "%s[strip]", suffix);

@@ -35,4 +35,12 @@ extension StorageDatabase {
              WHERE key = \(key) AND used_at < now() - interval '1 minute'
             """, logger: logger)
     }
+
+    /// Forgets the variants recorded under `prefix` + `/` (a cache purge); returns how many.
+    /// `starts_with`, not LIKE: object names may hold `%` and `_`.
+    public func forgetRenderVariants(under prefix: String, logger: Logger) async throws -> Int {
+        let rows = try await statement(
+            "DELETE FROM storage_api.render_variants WHERE starts_with(key, \(prefix + "/")) RETURNING 1", logger: logger)
+        return rows.count
+    }
 }

@@ -66,6 +66,15 @@ public enum ResizeMode: Sendable, Hashable {
     case fill
 }
 
+/// Where a cover crop is cut from.
+public enum CropGravity: Sendable, Hashable {
+    case centre, north, south, east, west, northEast, northWest, southEast, southWest
+    /// The most interesting region (libvips' attention measure); offsets do not apply.
+    case smart
+    /// Centred on the offsets, fractions of the scaled image.
+    case focusPoint
+}
+
 /// One render: target box (a nil side follows the aspect ratio; both nil keeps the size),
 /// mode, output format and quality.
 public struct RenderPlan: Sendable, Hashable {
@@ -74,13 +83,24 @@ public struct RenderPlan: Sendable, Hashable {
     public var resize: ResizeMode
     public var format: ImageFormat
     public var quality: Int
+    /// Where a cover crop is cut, and the offsets from that edge (pixels, or a fraction of the
+    /// scaled image below 1 in magnitude).
+    public var gravity: CropGravity
+    public var xOffset: Double
+    public var yOffset: Double
 
-    public init(width: Int?, height: Int?, resize: ResizeMode, format: ImageFormat, quality: Int) {
+    public init(
+        width: Int?, height: Int?, resize: ResizeMode, format: ImageFormat, quality: Int,
+        gravity: CropGravity = .centre, xOffset: Double = 0, yOffset: Double = 0
+    ) {
         self.width = width
         self.height = height
         self.resize = resize
         self.format = format
         self.quality = quality
+        self.gravity = gravity
+        self.xOffset = xOffset
+        self.yOffset = yOffset
     }
 }
 
@@ -168,7 +188,8 @@ public enum ImageRenderer {
         guard plan.format.isWritable else { throw ImageTransformError(.renderFailed, "cannot write \(plan.format)") }
         var options = cvs_render_options(
             width: Int32(clamping: plan.width ?? 0), height: Int32(clamping: plan.height ?? 0),
-            resize: plan.resize.shimValue, format: plan.format.shimValue, quality: Int32(clamping: plan.quality))
+            resize: plan.resize.shimValue, format: plan.format.shimValue, quality: Int32(clamping: plan.quality),
+            gravity: plan.gravity.shimValue, x_offset: plan.xOffset, y_offset: plan.yOffset)
         var output: UnsafeMutableRawPointer?
         var length = 0
         var width: Int32 = 0, height: Int32 = 0
@@ -197,6 +218,24 @@ extension ResizeMode {
         case .cover: CVS_RESIZE_COVER
         case .contain: CVS_RESIZE_CONTAIN
         case .fill: CVS_RESIZE_FILL
+        }
+    }
+}
+
+extension CropGravity {
+    var shimValue: cvs_gravity {
+        switch self {
+        case .centre: CVS_GRAVITY_CENTRE
+        case .north: CVS_GRAVITY_NORTH
+        case .south: CVS_GRAVITY_SOUTH
+        case .east: CVS_GRAVITY_EAST
+        case .west: CVS_GRAVITY_WEST
+        case .northEast: CVS_GRAVITY_NORTH_EAST
+        case .northWest: CVS_GRAVITY_NORTH_WEST
+        case .southEast: CVS_GRAVITY_SOUTH_EAST
+        case .southWest: CVS_GRAVITY_SOUTH_WEST
+        case .smart: CVS_GRAVITY_SMART
+        case .focusPoint: CVS_GRAVITY_FOCUS_POINT
         }
     }
 }

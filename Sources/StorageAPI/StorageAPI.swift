@@ -15,15 +15,16 @@ public struct APISettings: Sendable {
     /// Width/height bounds of image transformations; nil when they are disabled
     /// (`IMAGE_TRANSFORMATION_ENABLED=false`: no render routes, signed URLs never render).
     public var imageTransformation: ImageTransformation.Limits?
-    /// The Prometheus text of `GET /metrics`.
-    public var metricsText: @Sendable () -> String
+    /// The Prometheus text of `GET /metrics`; nil when metrics are off
+    /// (`PROMETHEUS_METRICS_ENABLED=false`: no `/metrics` route).
+    public var metricsText: (@Sendable () -> String)?
     /// The bearer token `GET /metrics` requires (`METRICS_AUTH_TOKEN`); nil leaves it open.
     public var metricsToken: String?
 
     public init(
         signedUploadLifetime: Int64 = 7200, publicURL: URL? = nil,
         imageTransformation: ImageTransformation.Limits? = ImageTransformation.Limits(),
-        metricsText: @escaping @Sendable () -> String = { "" }, metricsToken: String? = nil
+        metricsText: (@Sendable () -> String)? = { "" }, metricsToken: String? = nil
     ) {
         self.metricsText = metricsText
         self.metricsToken = metricsToken
@@ -73,6 +74,7 @@ public struct StorageAPI: Sendable {
             BucketRoutes(service: service, authenticator: authenticator).register(on: mount)
             ObjectRoutes(service: service, authenticator: authenticator).register(on: mount)
             EventRoutes(service: service, authenticator: authenticator).register(on: mount)
+            CDNRoutes(service: service, authenticator: authenticator).register(on: mount)
             ProcessingRoutes(service: service, authenticator: authenticator).register(on: mount)
             ReadRoutes(service: service, authenticator: authenticator, imageLimits: settings.imageTransformation)
                 .register(on: mount)
@@ -96,19 +98,12 @@ public struct StorageAPI: Sendable {
 /// `/status`, `/version`, `/health` and `/metrics` (contract §5.12).
 struct HealthRoutes: Sendable {
     let service: StorageService
-    let metricsText: @Sendable () -> String
+    let metricsText: (@Sendable () -> String)?
     let metricsToken: String?
 
     func register(on router: some RouterMethods<StorageRequestContext>) {
         router.get("status") { _, _ in Response(status: .ok) }
-        router.get("metrics") { request, _ in
-            if let metricsToken, !constantTimeEqual(Authenticator.token(request) ?? "", metricsToken) {
-                return ErrorRenderer.response(.metricsTokenRequired, style: .envelope, headers: [.wwwAuthenticate: "Bearer"])
-            }
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: metricsText())))
-        }
+        if let metricsText { metrics(metricsText, on: router) }
         router.get("version") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "0.1.0"))) }
         router.get("health") { _, context in
             let (database, storage) = await service.health(logger: context.logger)
@@ -120,6 +115,18 @@ struct HealthRoutes: Sendable {
                     ("storage", .string(storage.map { "error: \($0)" } ?? "ok")),
                 ]),
                 status: healthy ? .ok : .serviceUnavailable)
+        }
+    }
+
+    /// `GET /metrics`: the Prometheus text, behind `METRICS_AUTH_TOKEN` when one is set.
+    private func metrics(_ text: @escaping @Sendable () -> String, on router: some RouterMethods<StorageRequestContext>) {
+        router.get("metrics") { request, _ in
+            if let metricsToken, !constantTimeEqual(Authenticator.token(request) ?? "", metricsToken) {
+                return ErrorRenderer.response(.metricsTokenRequired, style: .envelope, headers: [.wwwAuthenticate: "Bearer"])
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: text())))
         }
     }
 }

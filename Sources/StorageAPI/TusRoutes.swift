@@ -22,6 +22,7 @@ extension HTTPField.Name {
     static let uploadChecksum = Self("Upload-Checksum")!
     static let xSignature = Self("x-signature")!
     static let xForwardedPort = Self("x-forwarded-port")!
+    static let xHTTPMethodOverride = Self("X-HTTP-Method-Override")!
 }
 
 /// Resumable uploads over TUS 1.0 (contract §5.11): `/upload/resumable` with a JWT,
@@ -52,6 +53,23 @@ struct TusRoutes: Sendable {
             tus.patch(withID) { request, context in try await patch(request, context: context, signed: signed) }
             tus.delete(withID) { request, context in try await terminate(request, context: context, signed: signed) }
             tus.get(withID) { request, context in try await progress(request, context: context, signed: signed) }
+            tus.post(withID) { request, context in try await overridden(request, context: context, signed: signed) }
+        }
+    }
+
+    /// `POST` on an upload URL with `X-HTTP-Method-Override` (tus-js-client's `overridePatchMethod`,
+    /// for proxies and runtimes that cannot send PATCH or DELETE): the request is the method it
+    /// names, as tus-node-server treats it. Without one, or naming a method upload URLs do not
+    /// take, it is refused with 405 rather than read as a second creation.
+    func overridden(_ request: Request, context: StorageRequestContext, signed: Bool) async throws -> Response {
+        switch request.headers[.xHTTPMethodOverride]?.uppercased() {
+        case "PATCH": return try await patch(request, context: context, signed: signed)
+        case "DELETE": return try await terminate(request, context: context, signed: signed)
+        case "HEAD": return try await head(request, context: context, signed: signed)
+        case "GET": return try await progress(request, context: context, signed: signed)
+        default:
+            _ = try await jwtCaller(request, context: context, signed: signed)
+            return try await Self.answer { throw TusErrors.methodNotAllowed }
         }
     }
 

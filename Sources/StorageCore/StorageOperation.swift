@@ -48,5 +48,9 @@ public enum StorageOperation: String, Sendable {
     case s3ListMultipartUploads = "storage.s3.multipart.list"
     case s3PutObject = "storage.s3.object.put"
 
+    case cdnPurgeObject = "storage.cdn.purge_object"
+    case cdnPurgeBucket = "storage.cdn.purge_bucket"
+    case cdnPurgeTenant = "storage.cdn.purge_tenant"
+
     case healthCheck = "storage.health"
 }

@@ -58,6 +58,12 @@ public struct ServerConfiguration: Sendable {
     public var maximumConcurrentUploads: Int
     /// The bearer token `GET /metrics` requires (`METRICS_AUTH_TOKEN`); nil: open.
     public var metricsAuthToken: String?
+    /// Whether metrics are collected and `GET /metrics` answers (`PROMETHEUS_METRICS_ENABLED`).
+    public var metricsEnabled: Bool = true
+    /// The CDN a cache purge is forwarded to (`CDN_PURGE_ENDPOINT_URL`, POST `<url>/purge`) and
+    /// the bearer key it takes (`CDN_PURGE_ENDPOINT_KEY`); nil: purges stay local.
+    public var cdnPurgeEndpoint: URL? = nil
+    public var cdnPurgeKey: String? = nil
     /// How long a request has to remove bytes it freed before a drainer may (`BACKEND_CLEANUP_GRACE_MS`).
     public var cleanupGraceMilliseconds: Int
     /// How often the drainer looks for due clean-ups (`BACKEND_CLEANUP_INTERVAL_MS`).
@@ -118,6 +124,9 @@ public struct ServerConfiguration: Sendable {
           REQUEST_READ_TIMEOUT_MS                close connections silent this long mid-request or idle, default 30000 (0: never)
           MAX_CONCURRENT_UPLOADS                 uploads streaming at once before 429, default 512 (0: no cap)
           METRICS_AUTH_TOKEN                     bearer token GET /metrics requires, default none (open)
+          PROMETHEUS_METRICS_ENABLED             collect metrics and serve GET /metrics, default true
+          CDN_PURGE_ENDPOINT_URL                 CDN purges are POSTed to <url>/purge, default none (purges stay local)
+          CDN_PURGE_ENDPOINT_KEY                 sent as Authorization: Bearer <key> with each purge, default none
           BACKEND_CLEANUP_GRACE_MS               time a request has to remove freed bytes before any replica's drainer may, default 10000
           BACKEND_CLEANUP_INTERVAL_MS            how often the drainer looks for due clean-ups, default 2000
           LOG_LEVEL                              trace, debug, info (default), notice, warning, error, critical
@@ -203,21 +212,8 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError(variable: "S3_BUCKET", problem: "must be a folder name without '/' that does not start with '.'")
         }
         let s3 = mode == .file || purpose != .serve ? nil : try Self.s3Settings(reader, mode: mode, bucket: bucket)
-        var publicURL: URL?
-        if let text = reader.string("STORAGE_PUBLIC_URL") {
-            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-                throw ConfigurationError(variable: "STORAGE_PUBLIC_URL", problem: "must be an http(s) URL, not \(text)")
-            }
-            publicURL = url
-        }
-
-        var webhookURL: URL?
-        if let text = reader.string("WEBHOOK_URL"), !text.isEmpty {
-            guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-                throw ConfigurationError(variable: "WEBHOOK_URL", problem: "must be an http(s) URL, not \(text)")
-            }
-            webhookURL = url
-        }
+        let publicURL = try reader.httpURL("STORAGE_PUBLIC_URL")
+        let webhookURL = try reader.httpURL("WEBHOOK_URL")
         let retentionHours = try reader.integer("EVENTS_RETENTION_HOURS", default: 72, in: 1...87_600)
         let webhooks = WebhookSettings(
             url: webhookURL, apiKey: reader.string("WEBHOOK_API_KEY").flatMap { $0.isEmpty ? nil : $0 },
@@ -290,6 +286,9 @@ public struct ServerConfiguration: Sendable {
             requestReadTimeoutMilliseconds: try reader.integer("REQUEST_READ_TIMEOUT_MS", default: 30_000, in: 0...86_400_000),
             maximumConcurrentUploads: try reader.integer("MAX_CONCURRENT_UPLOADS", default: 512, in: 0...1_000_000),
             metricsAuthToken: reader.string("METRICS_AUTH_TOKEN"),
+            metricsEnabled: try reader.boolean("PROMETHEUS_METRICS_ENABLED", default: true),
+            cdnPurgeEndpoint: try reader.httpURL("CDN_PURGE_ENDPOINT_URL"),
+            cdnPurgeKey: reader.string("CDN_PURGE_ENDPOINT_KEY"),
             cleanupGraceMilliseconds: try reader.integer("BACKEND_CLEANUP_GRACE_MS", default: 10_000, in: 0...86_400_000),
             cleanupIntervalMilliseconds: try reader.integer("BACKEND_CLEANUP_INTERVAL_MS", default: 2000, in: 50...3_600_000),
             logLevel: level,
@@ -406,6 +405,15 @@ struct EnvironmentReader {
         case "false", "0", "no", "off": return false
         default: throw ConfigurationError(variable: name, problem: "must be true or false, not \(text)")
         }
+    }
+
+    /// An absolute http(s) URL, or nil when unset.
+    func httpURL(_ name: String) throws(ConfigurationError) -> URL? {
+        guard let text = string(name) else { return nil }
+        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw ConfigurationError(variable: name, problem: "must be an http(s) URL, not \(text)")
+        }
+        return url
     }
 
     private func first(_ names: [String]) -> (String, String)? {

@@ -102,7 +102,10 @@ public enum StorageServer {
     public static func serve(_ configuration: ServerConfiguration) async throws {
         let logger = bootstrapLogging(level: configuration.logLevel)
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory.storage(registry: registry))
+        // Off, metrics go to swift-metrics' no-op backend: nothing is collected at all.
+        if configuration.metricsEnabled {
+            MetricsSystem.bootstrap(PrometheusMetricsFactory.storage(registry: registry))
+        }
         let application = try makeApplication(configuration, logger: logger, metrics: registry)
         try await application.runService()
     }
@@ -151,6 +154,7 @@ public enum StorageServer {
         var processing = configuration.processing
         processing?.hooks = hooks
         processing?.targets = targets.mapValues(\.store)
+        let purger = configuration.cdnPurgeEndpoint.map { HTTPCDNPurger(endpoint: $0, key: configuration.cdnPurgeKey) }
         let imageLimits = ImageTransformation.Limits(
             minimumSize: configuration.imageMinimumSize, maximumSize: configuration.imageMaximumSize)
         let service = StorageService(
@@ -166,7 +170,9 @@ public enum StorageServer {
                 cleanupGrace: .milliseconds(configuration.cleanupGraceMilliseconds),
                 events: EventSettings(enabled: configuration.eventsEnabled, source: eventSource(configuration)),
                 processing: processing),
-            images: images)
+            images: images, cdn: purger)
+        var metricsText: (@Sendable () -> String)?
+        if configuration.metricsEnabled { metricsText = { metrics.emitToString() } }
         let api = StorageAPI(
             service: service, authenticator: Authenticator(verifier: verifier),
             tokens: tokens,
@@ -174,7 +180,7 @@ public enum StorageServer {
             settings: APISettings(
                 signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL,
                 imageTransformation: images == nil ? nil : imageLimits,
-                metricsText: { metrics.emitToString() }, metricsToken: configuration.metricsAuthToken))
+                metricsText: metricsText, metricsToken: configuration.metricsAuthToken))
         let router = api.router()
         if let s3 = configuration.s3Protocol {
             S3Routes(
@@ -199,6 +205,7 @@ public enum StorageServer {
         application.addServices(database)
         application.addServices(backend.services)
         application.addServices(targets.values.flatMap(\.services))
+        if let purger { application.addServices(CDNPurgerShutdown(purger: purger)) }
         application.addServices(
             BackendCleanupDrainer(
                 service: service, interval: .milliseconds(configuration.cleanupIntervalMilliseconds),

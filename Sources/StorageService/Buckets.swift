@@ -88,12 +88,28 @@ extension StorageService {
         if case .set(let types) = changes.allowedMimeTypes {
             try validateLimits(fileSizeLimit: nil, allowedMimeTypes: types)
         }
-        let updated = try await database.transaction(caller.session(.bucketUpdate)) { transaction in
-            try await transaction.updateBucket(
+        // Only a CDN in front needs to know a bucket stops being public (its copies must go).
+        let watchesPrivacy = cdn != nil && changes.isPublic == false
+        let (updated, wasPublic) = try await database.transaction(caller.session(.bucketUpdate)) { transaction in
+            let wasPublic = watchesPrivacy ? try await transaction.bucket(id: id)?.isPublic ?? false : false
+            let updated = try await transaction.updateBucket(
                 id: id, isPublic: changes.isPublic, fileSizeLimit: changes.fileSizeLimit,
                 allowedMimeTypes: changes.allowedMimeTypes)
+            return (updated, wasPublic)
         }
         guard updated > 0 else { throw StorageError.noSuchBucket }
+        if wasPublic, let cdn {
+            // As upstream: public → private purges the bucket at the CDN. The change has
+            // committed, so a CDN that does not confirm is logged rather than reported as a failure.
+            do {
+                try await cdn.purge(
+                    CDNPurgeRequest(scope: .bucket(id), transformations: false, tenantID: settings.tenantID), logger: caller.logger)
+            } catch {
+                caller.logger.warning(
+                    "the CDN did not confirm the purge of a bucket made private",
+                    metadata: ["bucket": "\(id)", "error": "\(String(reflecting: error))"])
+            }
+        }
     }
 
     /// Deletes an empty bucket: emptiness is checked as superuser under a row lock, the delete

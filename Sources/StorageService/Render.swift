@@ -122,7 +122,8 @@ extension StorageService {
                 let plan = RenderPlan(
                     width: transformation.width, height: transformation.height,
                     resize: Self.resizeMode(transformation.resize), format: choice.outputFormat(source: image.format),
-                    quality: quality)
+                    quality: quality, gravity: Self.cropGravity(transformation),
+                    xOffset: transformation.xOffset ?? 0, yOffset: transformation.yOffset ?? 0)
                 return try await blocking.run { try ImageRenderer.render(source, plan: plan) }
             }
         } catch let error as ImageTransformError {
@@ -218,6 +219,24 @@ extension StorageService {
         }
     }
 
+    /// Only a crop that is cut somewhere other than the centre carries its gravity to libvips.
+    static func cropGravity(_ transformation: ImageTransformation) -> CropGravity {
+        guard transformation.placesCrop, let gravity = transformation.gravity else { return .centre }
+        switch gravity {
+        case .north: return .north
+        case .south: return .south
+        case .east: return .east
+        case .west: return .west
+        case .northEast: return .northEast
+        case .northWest: return .northWest
+        case .southEast: return .southEast
+        case .southWest: return .southWest
+        case .centre: return .centre
+        case .smart: return .smart
+        case .focusPoint: return .focusPoint
+        }
+    }
+
     static func renderFailure(_ error: ImageTransformError) -> StorageError {
         switch error.code {
         case .sourceTooLarge: .sourceImageTooLarge
@@ -228,11 +247,21 @@ extension StorageService {
     }
 
     /// The file name of a variant: every parameter that changes the output, normalised so that
-    /// equivalent requests share it (the resize mode only matters with both sides given).
+    /// equivalent requests share it (the resize mode only matters with both sides given, the
+    /// gravity only where a cover crop is cut off-centre).
     static func variantName(_ transformation: ImageTransformation, choice: RenderFormatChoice, quality: Int) -> String {
         let bothSides = transformation.width != nil && transformation.height != nil
         let resize = bothSides ? (transformation.resize ?? .cover).rawValue : "keep"
-        return "w\(transformation.width ?? 0)-h\(transformation.height ?? 0)-\(resize)-q\(quality).\(choice.rawValue)"
+        var gravity = ""
+        if transformation.placesCrop, let placed = transformation.gravity {
+            gravity = "-g\(placed.rawValue)"
+            if placed != .smart {
+                let x = ImageTransformation.javaScriptNumber(transformation.xOffset ?? 0)
+                let y = ImageTransformation.javaScriptNumber(transformation.yOffset ?? 0)
+                gravity += "_\(x)_\(y)"
+            }
+        }
+        return "w\(transformation.width ?? 0)-h\(transformation.height ?? 0)-\(resize)\(gravity)-q\(quality).\(choice.rawValue)"
     }
 
     /// Variants are kept only for rows typed as images, so deleting a non-image never has to

@@ -62,13 +62,16 @@ public struct StorageService: Sendable {
     let uploads: UploadGate
     /// Shared by the uploads waiting for their steps and this replica's pipeline; nil without processing.
     let processing: ProcessingRuntime?
+    /// The CDN a cache purge also reaches (`CDN_PURGE_ENDPOINT_URL`); nil when there is none.
+    let cdn: (any CDNPurger)?
 
     /// The service keeps no logger of its own: each use case logs on the logger it is given
     /// (the request's, via `Caller`, or a background job's), so every line carries that id.
     public init(
         database: StorageDatabase, store: any ObjectStore, settings: StorageSettings,
-        images: RenderPool? = nil
+        images: RenderPool? = nil, cdn: (any CDNPurger)? = nil
     ) {
+        self.cdn = cdn
         self.janitor = BackendJanitor(
             database: database, store: store, sink: DurableCleanupSink(database: database),
             grace: settings.cleanupGrace)

@@ -124,6 +124,63 @@ final class Counter: @unchecked Sendable {
         #expect(throws: ImageTransformError.self) { try ImageRenderer.probe(.bytes(ByteBuffer())) }
     }
 
+    /// 40×10, four 10 px columns: red, green, blue, white (left to right).
+    static let columns = image("iVBORw0KGgoAAAANSUhEUgAAACgAAAAKCAIAAABJ+IsHAAAAH0lEQVR42mP4z8CABzFQII0fMIxaPGrxqMWjFpNrMQC+mVXHph2cqwAAAABJRU5ErkJggg==")
+    /// 10×40, four 10 px rows: red, green, blue, white (top to bottom).
+    static let rows = image("iVBORw0KGgoAAAANSUhEUgAAAAoAAAAoCAIAAABINPzXAAAAIUlEQVR42mP4z8CABzGMSmOVHg2X0WCjl/R/vGBUGisAANqTVcfLVRbsAAAAAElFTkSuQmCC")
+    /// 10×10 squares of one colour each.
+    static let squares: [String: ByteBuffer] = [
+        "red": image("iVBORw0KGgoAAAANSUhEUgAAAAoAAAAKCAIAAAACUFjqAAAAEklEQVR42mP4z8CABzGMSmNDALfKY53W1e90AAAAAElFTkSuQmCC"),
+        "green": image("iVBORw0KGgoAAAANSUhEUgAAAAoAAAAKCAIAAAACUFjqAAAAEUlEQVR42mNg+M+AD41KY0MAVC5jnQLZ8LkAAAAASUVORK5CYII="),
+        "blue": image("iVBORw0KGgoAAAANSUhEUgAAAAoAAAAKCAIAAAACUFjqAAAAEUlEQVR42mNgYPiPF41KY0EA8INjndXmqyIAAAAASUVORK5CYII="),
+        "white": image("iVBORw0KGgoAAAANSUhEUgAAAAoAAAAKCAIAAAACUFjqAAAAEElEQVR42mP4jxcwjEpjAwD6Hirkf4B3HgAAAABJRU5ErkJggg=="),
+    ]
+
+    static func image(_ base64: String) -> ByteBuffer { ByteBuffer(bytes: Data(base64Encoded: base64)!) }
+
+    /// The crop a gravity cuts from a 40×10 or 10×40 strip, checked against the solid square of
+    /// the colour it must show: the same pixels through the same encoder give the same bytes.
+    @Test(arguments: [
+        ("columns", CropGravity.west, 0.0, 0.0, "red"),
+        ("columns", .east, 0, 0, "white"),
+        ("columns", .west, 10, 0, "green"),
+        ("columns", .east, 10, 0, "blue"),
+        ("columns", .west, 0.25, 0, "green"),  // below 1: a fraction of the width
+        ("columns", .centre, -5, 0, "green"),  // (40 - 10 + 1) / 2 - 5 = 10
+        ("columns", .east, 100, 0, "red"),  // pushed past the edge: kept inside the image
+        ("columns", .northEast, 0, 0, "white"),
+        ("columns", .focusPoint, 0.625, 0.5, "blue"),
+        ("rows", .north, 0, 0, "red"),
+        ("rows", .south, 0, 0, "white"),
+        ("rows", .south, 0, 10, "blue"),
+        ("rows", .southWest, 0, -0.25, "white"),  // negative offsets move the other way, then clamp
+        ("rows", .northWest, 0, 20, "blue"),
+    ])
+    func gravityPlacesTheCoverCrop(_ source: String, _ gravity: CropGravity, _ x: Double, _ y: Double, _ colour: String) throws {
+        let strip = source == "columns" ? Self.columns : Self.rows
+        let plan = RenderPlan(width: 10, height: 10, resize: .cover, format: .png, quality: 80, gravity: gravity, xOffset: x, yOffset: y)
+        let cut = try ImageRenderer.render(.bytes(strip), plan: plan)
+        #expect((cut.width, cut.height) == (10, 10))
+        let square = try ImageRenderer.render(
+            .bytes(Self.squares[colour]!), plan: RenderPlan(width: nil, height: nil, resize: .cover, format: .png, quality: 80))
+        #expect(cut.bytes == square.bytes, "\(source) \(gravity) \(x),\(y) is not \(colour)")
+    }
+
+    /// A cover crop scales first: a 20×5 box over the 40×10 columns halves it, and gravity cuts
+    /// the scaled image (west: the red and green columns at 5 px each).
+    @Test func gravityCutsTheScaledImage() throws {
+        let west = try ImageRenderer.render(
+            .bytes(Self.columns), plan: RenderPlan(width: 10, height: 5, resize: .cover, format: .png, quality: 80, gravity: .west))
+        let east = try ImageRenderer.render(
+            .bytes(Self.columns), plan: RenderPlan(width: 10, height: 5, resize: .cover, format: .png, quality: 80, gravity: .east))
+        #expect((west.width, west.height) == (10, 5))
+        #expect((east.width, east.height) == (10, 5))
+        #expect(west.bytes != east.bytes)
+        let smart = try ImageRenderer.render(
+            .bytes(Self.columns), plan: RenderPlan(width: 10, height: 10, resize: .cover, format: .png, quality: 80, gravity: .smart))
+        #expect((smart.width, smart.height) == (10, 10))
+    }
+
     /// A file source decodes the same as bytes in memory (renders spool large sources to disk).
     @Test(arguments: [ImageFormat.png, .jpeg, .webp, .gif, .avif])
     func filesRenderLikeBytes(_ format: ImageFormat) throws {

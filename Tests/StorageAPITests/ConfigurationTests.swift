@@ -16,6 +16,17 @@ import Testing
         #expect(configuration.uploadSignedURLExpirationSeconds == 7200)
         #expect(configuration.tusURLExpiryMilliseconds == 86_400_000)
         #expect(configuration.database.database == "db" && configuration.database.maximumConnections == 20)
+        #expect(configuration.metricsEnabled && configuration.cdnPurgeEndpoint == nil && configuration.cdnPurgeKey == nil)
+    }
+
+    @Test func metricsSwitchAndCDNPurgeEndpoint() throws {
+        var environment = minimal
+        environment["PROMETHEUS_METRICS_ENABLED"] = "false"
+        environment["CDN_PURGE_ENDPOINT_URL"] = "https://cdn.example/api"
+        environment["CDN_PURGE_ENDPOINT_KEY"] = "k"
+        let configuration = try ServerConfiguration.fromEnvironment(environment)
+        #expect(configuration.metricsEnabled == false)
+        #expect(configuration.cdnPurgeEndpoint?.absoluteString == "https://cdn.example/api" && configuration.cdnPurgeKey == "k")
     }
 
     @Test func upstreamAliases() throws {
@@ -41,6 +52,8 @@ import Testing
         (["UPLOAD_FILE_SIZE_LIMIT": "-1"], "configuration error: UPLOAD_FILE_SIZE_LIMIT must be a whole number in 0...9223372036854775807, not -1"),
         (["TENANT_ID": "a/b"], "configuration error: TENANT_ID must be a non-empty name without '/'"),
         (["AUTH_JWT_ALGORITHM": "RS256"], "configuration error: AUTH_JWT_ALGORITHM must be HS256, HS384 or HS512"),
+        (["CDN_PURGE_ENDPOINT_URL": "cdn.example"], "configuration error: CDN_PURGE_ENDPOINT_URL must be an http(s) URL, not cdn.example"),
+        (["PROMETHEUS_METRICS_ENABLED": "sometimes"], "configuration error: PROMETHEUS_METRICS_ENABLED must be true or false, not sometimes"),
     ])
     func invalidSettingsNameTheVariable(_ overrides: [String: String], _ message: String) {
         var environment = overrides.isEmpty ? [:] : minimal

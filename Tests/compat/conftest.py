@@ -366,6 +366,19 @@ def scratch_database(prefix: str):
             connection.execute(f'drop database if exists "{name}" with (force)')
 
 
+@contextlib.contextmanager
+def lone_server(base: pathlib.Path, prefix: str, env: dict):
+    """One server of its own, with `env` on top of the suite's settings, over a scratch database."""
+    with scratch_database(prefix) as database_url:
+        instance = Server(os.environ["STORAGE_API_BINARY"], database_url, base / "storage", base / "server.log",
+                          extra_env=env)
+        instance.start()
+        try:
+            yield instance
+        finally:
+            instance.stop()
+
+
 def service_headers(**extra) -> dict:
     return {"Authorization": f"Bearer {SERVICE_KEY}", "apikey": SERVICE_KEY, **extra}
 

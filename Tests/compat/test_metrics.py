@@ -5,7 +5,7 @@ import re
 
 import httpx
 
-from conftest import service_headers
+from conftest import lone_server, service_headers
 
 
 def metrics(server) -> str:
@@ -68,3 +68,13 @@ def test_metrics_report_renders(server, service, make_bucket, http):
     assert value(text, "storage_renders_total", outcome="cache_hit") >= 1
     assert value(text, "storage_render_workers_busy") == 0
     assert value(text, "storage_render_queue_length") == 0
+
+
+def test_metrics_can_be_switched_off(tmp_path):
+    """`PROMETHEUS_METRICS_ENABLED=false` (upstream's name): no `/metrics` route, the rest unchanged."""
+    with lone_server(tmp_path, "compat_nometrics", {"PROMETHEUS_METRICS_ENABLED": "false"}) as instance:
+        response = httpx.get(f"{instance.url}/metrics")
+        assert response.status_code == 404
+        assert response.json() == {"statusCode": 404, "error": "Not Found", "message": "Route GET:/metrics not found"}
+        assert httpx.get(f"{instance.url}/status").status_code == 200
+        assert httpx.get(f"{instance.url}/health").json()["healthy"] is True

@@ -4,14 +4,13 @@ responses with Pillow; the variant cache; refusals of bad and oversized sources;
 import concurrent.futures
 import io
 import os
-import urllib.parse
 import uuid
 
 import httpx
 import pytest
 from PIL import Image
 
-from conftest import (MODE, SERVICE_KEY, S3Location, Server, bearer, bucket_factory, scratch_database,
+from conftest import (MODE, SERVICE_KEY, S3Location, Server, bearer, bucket_factory, lone_server, scratch_database,
                       rss_kib, service_headers, user_token)
 
 TENANT = "storage-single-tenant"
@@ -175,6 +174,101 @@ def test_storage3_transform_urls(server, service, photos):
     assert decode(tampered.content).size == (64, 64)
 
 
+def halves(width, height, first=(255, 0, 0), second=(0, 0, 255)):
+    """A PNG split in two along its long side: `first` left (or top), `second` right (or bottom)."""
+    image = Image.new("RGB", (width, height), second)
+    image.paste(first, (0, 0, width // 2, height) if width >= height else (0, 0, width, height // 2))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def colours(content: bytes) -> set:
+    """The colours of a rendered PNG, rounded (resampling blends only at the seam)."""
+    image = decode(content).convert("RGB")
+    return {tuple(round(c / 85) * 85 for c in pixel) for pixel in image.getdata()}
+
+
+RED, BLUE = {(255, 0, 0)}, {(0, 0, 255)}
+
+
+@pytest.fixture(scope="module")
+def strips(server, service, make_bucket):
+    """A public bucket with a 400×100 (red | blue) and a 100×400 (red over blue) PNG."""
+    bucket = make_bucket(public=True)
+    files = service.from_(bucket)
+    files.upload("wide.png", halves(400, 100), {"content-type": "image/png"})
+    files.upload("tall.png", halves(100, 400), {"content-type": "image/png"})
+    return bucket
+
+
+@pytest.mark.parametrize("name, params, expected", [
+    ("wide.png", {"gravity": "we"}, RED),
+    ("wide.png", {"gravity": "ea"}, BLUE),
+    ("wide.png", {"gravity": "nowe"}, RED),
+    ("wide.png", {"gravity": "soea"}, BLUE),
+    ("wide.png", {"gravity": "we", "x_offset": 250}, BLUE),  # pixels from the west edge
+    ("wide.png", {"gravity": "ea", "x_offset": 0.7}, RED),  # below 1: a fraction of the width
+    ("wide.png", {"gravity": "ce", "x_offset": -100}, RED),  # the centre moved west
+    ("wide.png", {"gravity": "fp", "x_offset": 0.85, "y_offset": 0.5}, BLUE),
+    ("wide.png", {"gravity": "ea", "x_offset": 5000}, RED),  # pushed past the edge: kept inside
+    ("tall.png", {"gravity": "no"}, RED),
+    ("tall.png", {"gravity": "so"}, BLUE),
+    ("tall.png", {"gravity": "so", "y_offset": 250}, RED),
+    ("tall.png", {"gravity": "we"}, RED | BLUE),  # no horizontal overflow: the centre, both halves
+])
+def test_gravity_places_the_crop(server, http, strips, name, params, expected):
+    response = render(http, strips, name, width=100, height=100, format="origin", **params)
+    assert response.status_code == 200, response.text
+    assert decode(response.content).size == (100, 100)
+    assert colours(response.content) == expected, params
+
+
+def test_gravity_is_reported_cached_apart_and_validated(server, http, strips):
+    west = render(http, strips, "wide.png", width=100, height=100, format="origin", gravity="we", x_offset=10)
+    assert west.headers["x-transformations"] == "height:100,width:100,resizing_type:fill,gravity:we:10:0"
+    again = render(http, strips, "wide.png", width=100, height=100, format="origin", gravity="we", x_offset=10)
+    assert again.headers["x-render-cache"] == "hit" and again.content == west.content
+    east = render(http, strips, "wide.png", width=100, height=100, format="origin", gravity="ea", x_offset=3)
+    assert east.headers["x-render-cache"] == "miss" and east.content != west.content
+    # A centred cut is the same variant as no gravity at all.
+    render(http, strips, "wide.png", width=100, height=100, format="origin")
+    centred = render(http, strips, "wide.png", width=100, height=100, format="origin", gravity="ce")
+    assert centred.headers["x-render-cache"] == "hit"
+    smart = render(http, strips, "wide.png", width=100, height=100, format="origin", gravity="sm")
+    assert smart.status_code == 200 and decode(smart.content).size == (100, 100)
+    for params, message in [
+        ({"gravity": "north"}, "querystring/gravity must be equal to one of the allowed values"),
+        ({"gravity": "no", "x_offset": "left"}, "querystring/x_offset must be number"),
+        ({"gravity": "fp", "x_offset": 0.5}, "querystring must have required property 'y_offset'"),
+        ({"gravity": "fp", "x_offset": 2, "y_offset": 0.5}, "querystring/x_offset must be <= 1"),
+    ]:
+        refused = render(http, strips, "wide.png", width=100, height=100, **params)
+        assert refused.status_code == 400, params
+        body = refused.json()
+        assert (body["statusCode"], body["error"], body["message"]) == ("400", "Error", message), params
+
+
+def test_storage3_gravity_flows(server, service, strips):
+    """storage3's transform options go into the query (public) or the token (signed) as given."""
+    files = service.from_(strips)
+    public_url = files.get_public_url("wide.png", {"transform": {"width": 100, "height": 100, "format": "origin",
+                                                                 "gravity": "ea"}})
+    assert "gravity=ea" in public_url
+    assert colours(httpx.get(public_url).content) == BLUE
+    signed = files.create_signed_url("wide.png", 60, {"transform": {"width": 100, "height": 100, "format": "origin",
+                                                                    "gravity": "we", "x_offset": 250}})
+    assert "/render/image/sign/" in signed["signedURL"]
+    response = httpx.get(signed["signedURL"])
+    assert response.status_code == 200, response.text
+    assert colours(response.content) == BLUE
+    # The token decides: gravity in the query of a signed URL changes nothing.
+    tampered = httpx.get(signed["signedURL"] + "&gravity=ea&x_offset=0")
+    assert tampered.content == response.content
+    content = files.download("tall.png", {"transform": {"width": 100, "height": 100, "format": "origin", "gravity": "so"}})
+    assert colours(content) == BLUE
+
+
 def test_private_buckets_need_rls(server, service, make_bucket, http):
     private = make_bucket()
     service.from_(private).upload("p.jpg", image_bytes(300, 200), {"content-type": "image/jpeg"})
@@ -312,13 +406,7 @@ def test_hundred_concurrent_renders_complete_or_shed(small_pool):
 
 
 def test_render_routes_can_be_disabled(tmp_path):
-    with scratch_database("compat_norender") as database_url:
-        instance = Server(os.environ["STORAGE_API_BINARY"], database_url, tmp_path / "storage", tmp_path / "server.log",
-                          extra_env={"IMAGE_TRANSFORMATION_ENABLED": "false"})
-        instance.start()
-        try:
-            response = httpx.get(f"{instance.url}/render/image/public/b/x.jpg?width=10")
-            assert response.status_code == 404
-            assert response.json()["message"] == "Route GET:/render/image/public/b/x.jpg?width=10 not found"
-        finally:
-            instance.stop()
+    with lone_server(tmp_path, "compat_norender", {"IMAGE_TRANSFORMATION_ENABLED": "false"}) as instance:
+        response = httpx.get(f"{instance.url}/render/image/public/b/x.jpg?width=10")
+        assert response.status_code == 404
+        assert response.json()["message"] == "Route GET:/render/image/public/b/x.jpg?width=10 not found"

@@ -380,6 +380,49 @@ def test_termination(replicas, tus_bucket):
     assert download(replicas.a, tus_bucket, "done.bin") == b"abc"
 
 
+def test_method_override_on_post(replicas, tus_bucket):
+    """tus-js-client's `overridePatchMethod`: every step on an upload URL as a POST naming its method."""
+    data = os.urandom(3 * MiB)
+    url = create(replicas.a, tus_bucket, "override.bin", len(data)).headers["location"]
+
+    def post(target, method, offset=None, content=b""):
+        headers = {**TUS, **service_headers()}
+        if method:
+            headers["X-HTTP-Method-Override"] = method
+        if offset is not None:
+            headers.update({"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+        return httpx.post(target, content=content, headers=headers, timeout=60)
+
+    first = post(url, "PATCH", 0, data[:MiB])
+    assert first.status_code == 204, first.text
+    assert first.headers["upload-offset"] == str(MiB)
+    probed = post(on(replicas.b, url), "head")
+    assert (probed.status_code, probed.headers["upload-offset"], probed.headers["upload-length"]) == (200, str(MiB), str(len(data)))
+    assert post(url, "GET").json()["offset"] == MiB
+    # The overridden PATCH keeps PATCH's rules: a wrong offset is a conflict, nothing appended.
+    assert post(url, "PATCH", 0, b"again").status_code == 409
+    # Without an override, or naming a method upload URLs do not take: 405, nothing changes.
+    for method in (None, "PUT", "POST"):
+        refused = post(url, method)
+        assert (refused.status_code, refused.text) == (405, "Method Not Allowed\n"), method
+    assert head(url).headers["upload-offset"] == str(MiB)
+    assert post(url, "PATCH", MiB, data[MiB:]).status_code == 204
+    assert download(replicas.b, tus_bucket, "override.bin") == data
+    # DELETE through the override: terminates an unfinished upload and leaves no piece.
+    other = create(replicas.a, tus_bucket, "override-terminated.bin", 10).headers["location"]
+    assert post(other, "PATCH", 0, b"12345").status_code == 204
+    assert post(other, "DELETE").status_code == 204
+    assert head(other).status_code == 404
+    assert replicas.a.object_row(tus_bucket, "override-terminated.bin") is None
+    replicas.wait_until_clean()
+    # The override is allowed across origins (tus-js-client sends it from browsers).
+    preflight = httpx.options(url, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert "x-http-method-override" in preflight.headers["access-control-allow-headers"]
+    # The JWT is checked before the protocol, as on every TUS route.
+    anonymous = httpx.post(url, headers={**TUS, "X-HTTP-Method-Override": "HEAD"})
+    assert anonymous.status_code in (400, 403) and "statusCode" in anonymous.json()
+
+
 def test_two_uploads_of_one_new_key_exactly_one_wins(replicas, tus_bucket):
     bodies = [os.urandom(3 * MiB), os.urandom(3 * MiB)]
     urls = [create(replicas.a, tus_bucket, "race.bin", len(body)).headers["location"] for body in bodies]

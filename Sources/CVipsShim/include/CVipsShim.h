@@ -24,6 +24,23 @@ typedef enum {
     CVS_RESIZE_FILL = 2,
 } cvs_resize;
 
+/// Where a cover crop is cut from (imgproxy's gravity types).
+typedef enum {
+    CVS_GRAVITY_CENTRE = 0,
+    CVS_GRAVITY_NORTH = 1,
+    CVS_GRAVITY_SOUTH = 2,
+    CVS_GRAVITY_EAST = 3,
+    CVS_GRAVITY_WEST = 4,
+    CVS_GRAVITY_NORTH_EAST = 5,
+    CVS_GRAVITY_NORTH_WEST = 6,
+    CVS_GRAVITY_SOUTH_EAST = 7,
+    CVS_GRAVITY_SOUTH_WEST = 8,
+    /// libvips' attention measure picks the crop; offsets do not apply.
+    CVS_GRAVITY_SMART = 9,
+    /// The crop is centred on (x_offset, y_offset), fractions of the scaled image.
+    CVS_GRAVITY_FOCUS_POINT = 10,
+} cvs_gravity;
+
 typedef struct {
     /// Target size; 0 leaves that side to follow the aspect ratio (both 0: no resize).
     int width;
@@ -33,6 +50,11 @@ typedef struct {
     cvs_format format;
     /// 1...100, for the lossy encoders.
     int quality;
+    /// Where a cover crop is cut, and the offsets from that edge: pixels, or a fraction of the
+    /// scaled image when |offset| < 1. Only a cover with both sides given is cut.
+    cvs_gravity gravity;
+    double x_offset;
+    double y_offset;
 } cvs_render_options;
 
 /// Starts libvips once per process: operation cache off, one libvips thread per call,

@@ -8,7 +8,8 @@ public struct CORSPolicy: Sendable {
     static let allowedHeaders =
         "authorization, apikey, x-client-info, content-type, cache-control, x-upsert, x-metadata, x-signature, "
         + "tus-resumable, upload-length, upload-offset, upload-metadata, upload-checksum, upload-defer-length, "
-        + "upload-concat, upload-expires, range, if-none-match, if-modified-since, x-request-id, x-robots-tag"
+        + "upload-concat, upload-expires, range, if-none-match, if-modified-since, x-request-id, x-robots-tag, "
+        + "x-http-method-override"
     static let exposedHeaders =
         "location, upload-offset, upload-length, upload-expires, upload-defer-length, upload-metadata, tus-resumable, "
         + "tus-version, tus-extension, tus-max-size, tus-checksum-algorithm, tus-complete, etag, content-range, content-disposition, content-length, content-type, "

@@ -150,6 +150,7 @@ public enum TusErrors {
     public static let checksumMismatch = StorageError.tus(460, "Checksum Mismatch\n")
     public static let unsupportedChecksum = StorageError.tus(400, "Unsupported checksum algorithm\n")
     public static let missingSignature = StorageError.invalidSignature("Missing x-signature header")
+    public static let methodNotAllowed = StorageError.tus(405, "Method Not Allowed\n")
 
     /// A header whose value is malformed (`Invalid upload-length\n`).
     public static func invalidHeader(_ name: String) -> StorageError {
