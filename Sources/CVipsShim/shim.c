@@ -19,8 +19,11 @@ int cvs_initialize(void) {
     vips_cache_set_max_files(0);
     // Parallelism comes from the worker pool; libvips threads inside each call would oversubscribe.
     vips_concurrency_set(1);
-    // Refuse loaders that parse untrusted input poorly (ImageMagick, PDF, SVG...).
+    // Refuse loaders that parse untrusted input poorly (ImageMagick, PDF...).
     vips_block_untrusted_set(TRUE);
+    // SVG sources are sanitized before libvips sees them (scripts, foreign content and every
+    // reference outside the document removed), and only rows typed image/svg+xml go this way.
+    vips_operation_block_set("VipsForeignLoadSvg", FALSE);
     // Decoder warnings about damaged input would go to stderr unstructured; failures are
     // reported through the error buffer instead.
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, ignore_log, NULL);
@@ -35,6 +38,7 @@ static cvs_format format_of_loader(const char *loader) {
     if (strcasestr(loader, "gif")) return CVS_FORMAT_GIF;
     if (strcasestr(loader, "heif")) return CVS_FORMAT_AVIF;
     if (strcasestr(loader, "tiff")) return CVS_FORMAT_TIFF;
+    if (strcasestr(loader, "svg")) return CVS_FORMAT_SVG;
     return CVS_FORMAT_UNSUPPORTED;
 }
 

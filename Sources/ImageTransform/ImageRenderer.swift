@@ -4,6 +4,8 @@ public import NIOCore
 /// An image encoding the renderer reads or writes.
 public enum ImageFormat: Sendable, Hashable, CaseIterable {
     case jpeg, png, webp, gif, avif, tiff
+    /// Read only, and only after `SVGSanitizer`: rasterized by librsvg.
+    case svg
 
     /// The media type of the encoding.
     public var contentType: String {
@@ -14,11 +16,13 @@ public enum ImageFormat: Sendable, Hashable, CaseIterable {
         case .gif: "image/gif"
         case .avif: "image/avif"
         case .tiff: "image/tiff"
+        case .svg: "image/svg+xml"
         }
     }
 
-    /// Whether the renderer can write it (TIFF is read only: browsers do not show it).
-    public var isWritable: Bool { self != .tiff }
+    /// Whether the renderer can write it (TIFF is read only: browsers do not show it; an SVG
+    /// is served as its sanitized self, never encoded).
+    public var isWritable: Bool { self != .tiff && self != .svg }
 
     init?(_ format: cvs_format) {
         switch format {
@@ -28,6 +32,7 @@ public enum ImageFormat: Sendable, Hashable, CaseIterable {
         case CVS_FORMAT_GIF: self = .gif
         case CVS_FORMAT_AVIF: self = .avif
         case CVS_FORMAT_TIFF: self = .tiff
+        case CVS_FORMAT_SVG: self = .svg
         default: return nil
         }
     }
@@ -40,6 +45,7 @@ public enum ImageFormat: Sendable, Hashable, CaseIterable {
         case .gif: CVS_FORMAT_GIF
         case .avif: CVS_FORMAT_AVIF
         case .tiff: CVS_FORMAT_TIFF
+        case .svg: CVS_FORMAT_SVG
         }
     }
 }
@@ -110,6 +116,13 @@ public struct RenderedImage: Sendable {
     public var format: ImageFormat
     public var width: Int
     public var height: Int
+
+    public init(bytes: ByteBuffer, format: ImageFormat, width: Int, height: Int) {
+        self.bytes = bytes
+        self.format = format
+        self.width = width
+        self.height = height
+    }
 }
 
 /// Why an image could not be rendered.

@@ -85,7 +85,11 @@ extension StorageService {
         let logger = caller.logger
         let object = try await findObject(
             bucketID: bucketID, name: name, caller: caller, access: access, operation: operation)
-        let (choice, negotiated) = RenderFormatChoice.resolve(transformation.format, accept: accept)
+        // An SVG without an explicit raster format is served as its sanitized self, whatever the
+        // client accepts (as upstream's imgproxy does); with one, it is rasterized.
+        let svg = Self.isSVG(object)
+        let (choice, negotiated) = svg && transformation.format == nil
+            ? (RenderFormatChoice.origin, false) : RenderFormatChoice.resolve(transformation.format, accept: accept)
         let quality = transformation.quality ?? Self.defaultRenderQuality
         let cacheKey = isRenderCacheable(object)
             ? renderPrefix(object) + "/" + Self.variantName(transformation, choice: choice, quality: quality) : nil
@@ -112,9 +116,19 @@ extension StorageService {
         let rendered: RenderedImage
         do {
             rendered = try await images.withSlot { blocking in
-                let path = try await spool(sourceKey, name: name, limit: limit, blocking: blocking, logger: logger)
-                defer { try? FileManager.default.removeItem(atPath: path) }
-                let source = ImageSource.file(path)
+                let source: ImageSource
+                var spooled: String?
+                defer { if let spooled { try? FileManager.default.removeItem(atPath: spooled) } }
+                if svg {
+                    let document = try await readSVG(sourceKey, name: name, logger: logger)
+                    let clean = ByteBuffer(bytes: try await blocking.run { try SVGSanitizer.sanitize(document.readableBytesView) })
+                    if choice == .origin { return RenderedImage(bytes: clean, format: .svg, width: 0, height: 0) }
+                    source = .bytes(clean)
+                } else {
+                    let path = try await spool(sourceKey, name: name, limit: limit, blocking: blocking, logger: logger)
+                    spooled = path
+                    source = .file(path)
+                }
                 let image = try await blocking.run { try ImageRenderer.probe(source) }
                 guard image.pixels <= maximumPixels else {
                     throw ImageTransformError(.sourceTooLarge, "\(image.width)x\(image.height)")
@@ -268,6 +282,33 @@ extension StorageService {
     /// look for them.
     func isRenderCacheable(_ object: ObjectRecord) -> Bool {
         settings.render.cacheEnabled && object.version != nil && Self.isImage(object)
+    }
+
+    static func isSVG(_ object: ObjectRecord) -> Bool {
+        let type = object.objectMetadata?.mimetype?.lowercased() ?? ""
+        return type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == "image/svg+xml"
+    }
+
+    /// An SVG source, whole in memory (it is sanitized as a document), bounded by
+    /// `SVGSanitizer.maximumBytes` rather than the upload limit.
+    private func readSVG(_ key: String, name: String, logger: Logger) async throws -> ByteBuffer {
+        let content: ObjectContent
+        do {
+            content = try await store.getObject(key, conditions: ReadConditions(), logger: logger)
+        } catch {
+            throw backendFailure(error, name: name)
+        }
+        guard content.info.size <= Int64(SVGSanitizer.maximumBytes) else {
+            throw ImageTransformError(.sourceTooLarge, "an SVG of \(content.info.size) bytes")
+        }
+        var document = ByteBuffer()
+        for try await var chunk in content.body {
+            guard document.readableBytes + chunk.readableBytes <= SVGSanitizer.maximumBytes else {
+                throw ImageTransformError(.sourceTooLarge, "an SVG over \(SVGSanitizer.maximumBytes) bytes")
+            }
+            document.writeBuffer(&chunk)
+        }
+        return document
     }
 
     static func isImage(_ object: ObjectRecord) -> Bool {

@@ -269,6 +269,74 @@ def test_storage3_gravity_flows(server, service, strips):
     assert colours(content) == BLUE
 
 
+SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">'
+       b'<rect width="100" height="100" fill="#ff0000"/><rect x="100" width="100" height="100" fill="#0000ff"/></svg>')
+HOSTILE_SVG = (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY leak SYSTEM "file:///etc/passwd">]>'
+               b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="40" height="40"'
+               b' onload="alert(1)"><script>alert(2)</script>'
+               b'<image xlink:href="file:///etc/passwd" width="40" height="40"/>'
+               b'<foreignObject width="40" height="40"><iframe xmlns="http://www.w3.org/1999/xhtml" src="https://x.example/"/>'
+               b'</foreignObject><a href="javascript:alert(3)"><rect width="40" height="40" fill="#ff0000"/></a>'
+               b'<text>&leak;</text></svg>')
+
+
+def test_svg_sources(server, service, make_bucket, http):
+    """SVG sources (upstream's imgproxy serves them): the sanitized SVG itself without a raster
+    format, rasterized with one; storage3's signed-transform flow, the live suite's failing case."""
+    import xml.etree.ElementTree as ElementTree
+    bucket = make_bucket(public=True)
+    files = service.from_(bucket)
+    files.upload("logo.svg", SVG, {"content-type": "image/svg+xml"})
+    files.upload("hostile.svg", HOSTILE_SVG, {"content-type": "image/svg+xml"})
+    signed = files.create_signed_url("logo.svg", 60, {"transform": {"width": 100, "height": 100}})
+    assert "/render/image/sign/" in signed["signedURL"]
+    response = httpx.get(signed["signedURL"], headers={"Accept": "image/webp,image/avif,*/*"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"] == "sandbox"
+    assert "vary" not in response.headers  # the client's Accept does not turn an SVG into WebP
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and len(root) == 2
+    assert [r.get("fill") for r in root] == ["#ff0000", "#0000ff"]
+    assert httpx.get(signed["signedURL"]).headers["x-render-cache"] == "hit"
+    # A raster format rasterizes (librsvg through libvips), with every option, gravity included.
+    webp = render(http, bucket, "logo.svg", width=100, format="webp")
+    assert webp.status_code == 200, webp.text
+    assert webp.headers["content-type"] == "image/webp"
+    image = decode(webp.content)
+    assert (image.format, image.size) == ("WEBP", (100, 50))
+    east = render(http, bucket, "logo.svg", width=50, height=50, format="webp", gravity="ea")
+    assert colours(east.content) == BLUE
+    signed_raster = files.create_signed_url("logo.svg", 60, {"transform": {"width": 40, "height": 40, "format": "avif"}})
+    raster = httpx.get(signed_raster["signedURL"])
+    assert raster.status_code == 200 and raster.headers["content-type"] == "image/avif"
+    # A hostile SVG: what runs or reaches outside the document is gone, the drawing stays.
+    hostile = render(http, bucket, "hostile.svg", format="origin")
+    assert hostile.status_code == 200 and hostile.headers["content-type"] == "image/svg+xml"
+    for banned in (b"script", b"alert", b"onload", b"passwd", b"ENTITY", b"leak", b"foreignObject", b"iframe",
+                   b"javascript", b"x.example"):
+        assert banned not in hostile.content, banned
+    assert b'<rect width="40" height="40" fill="#ff0000"/>' in hostile.content
+    ElementTree.fromstring(hostile.content)
+    hostile_png = render(http, bucket, "hostile.svg", width=20, format="webp")
+    assert hostile_png.status_code == 200
+    assert decode(hostile_png.content).size == (20, 20) and colours(hostile_png.content) == RED
+    # Not an SVG although typed as one, or SVG text typed as PNG: refused like any bad source.
+    files.upload("broken.svg", b"<svg><rect></svg>", {"content-type": "image/svg+xml"})
+    files.upload("svg-as.png", SVG, {"content-type": "image/png"})
+    for name in ("broken.svg", "svg-as.png"):
+        refused = render(http, bucket, name, width=10, format="webp")
+        assert refused.status_code == 400 and refused.json()["message"] == \
+            "The source image is invalid or unsupported for rendering", name
+    # A declared size over the pixel bound is refused before librsvg draws it.
+    files.upload("huge.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10000" height="10000"/>',
+                 {"content-type": "image/svg+xml"})
+    assert render(http, bucket, "huge.svg", width=10, format="webp").json()["message"] == \
+        "The source image resolution is too large to process"
+    assert httpx.get(f"{server.url}/status").status_code == 200
+
+
 def test_private_buckets_need_rls(server, service, make_bucket, http):
     private = make_bucket()
     service.from_(private).upload("p.jpg", image_bytes(300, 200), {"content-type": "image/jpeg"})

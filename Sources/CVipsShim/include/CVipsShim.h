@@ -13,6 +13,8 @@ typedef enum {
     CVS_FORMAT_GIF = 4,
     CVS_FORMAT_AVIF = 5,
     CVS_FORMAT_TIFF = 6,
+    /// Read through librsvg; only ever given SVGs the server has sanitized.
+    CVS_FORMAT_SVG = 7,
 } cvs_format;
 
 typedef enum {
@@ -46,7 +48,7 @@ typedef struct {
     int width;
     int height;
     cvs_resize resize;
-    /// Output encoding (never CVS_FORMAT_UNSUPPORTED or CVS_FORMAT_TIFF).
+    /// Output encoding (never CVS_FORMAT_UNSUPPORTED, CVS_FORMAT_TIFF or CVS_FORMAT_SVG).
     cvs_format format;
     /// 1...100, for the lossy encoders.
     int quality;
@@ -58,7 +60,8 @@ typedef struct {
 } cvs_render_options;
 
 /// Starts libvips once per process: operation cache off, one libvips thread per call,
-/// loaders and savers marked untrusted blocked. Returns 0 on success.
+/// loaders and savers marked untrusted blocked but the SVG loader (its input is sanitized
+/// first: no external references reach librsvg). Returns 0 on success.
 int cvs_initialize(void);
 
 /// An encoded image: a file (`path` set; libvips reads it as it decodes, so memory stays small
