@@ -94,9 +94,14 @@ static int cover_box(const cvs_source *source, int box_width, int box_height, in
     return 0;
 }
 
-/// imgproxy's offset: pixels, or a fraction of the side below 1 in magnitude.
+/// imgproxy's offset: pixels, or a fraction of the side below 1 in magnitude. Any number may
+/// come from a client; beyond the largest image it moves the crop no further (and converting
+/// a larger double to int would be undefined), so it is bounded first.
 static int offset_pixels(double offset, int side) {
-    return (int)round(fabs(offset) < 1 ? offset * side : offset);
+    double pixels = fabs(offset) < 1 ? offset * side : offset;
+    if (pixels > VIPS_MAX_COORD) pixels = VIPS_MAX_COORD;
+    if (pixels < -VIPS_MAX_COORD) pixels = -VIPS_MAX_COORD;
+    return (int)round(pixels);
 }
 
 /// Cuts `crop_width` x `crop_height` out of `image` where the gravity puts it (imgproxy's

@@ -194,22 +194,23 @@ public enum SVGSanitizer {
 
         // MARK: Lexing
 
-        func matches(_ literal: String) -> Bool {
-            let literal = Array(literal.utf8)
-            return bytes.count - index >= literal.count && bytes[index..<index + literal.count].elementsEqual(literal)
+        /// Called several times per token: compares in place, without making an array of the literal.
+        func matches(_ literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard bytes.count - index >= count else { return false }
+            return literal.withUTF8Buffer { bytes[index..<index + count].elementsEqual($0) }
         }
 
-        mutating func skip(past literal: String) throws(Failure) {
-            let literal = Array(literal.utf8)
+        mutating func skip(past literal: StaticString) throws(Failure) {
+            let first = literal.withUTF8Buffer { $0[0] }
             while index < bytes.count {
-                if bytes[index] == literal[0], bytes.count - index >= literal.count,
-                   bytes[index..<index + literal.count].elementsEqual(literal) {
-                    index += literal.count
+                if bytes[index] == first, matches(literal) {
+                    index += literal.utf8CodeUnitCount
                     return
                 }
                 index += 1
             }
-            throw Failure("\(String(decoding: literal, as: UTF8.self)) is missing")
+            throw Failure("\(literal) is missing")
         }
 
         mutating func skipWhitespace() {

@@ -143,7 +143,7 @@ public struct ImageTransformation: Sendable, Hashable {
 
     /// `gravity:T` with `:X:Y` when offsets were given (imgproxy's option, numbers as JavaScript
     /// prints them, so the segment reads as upstream's).
-    var gravitySegment: String? {
+    public var gravitySegment: String? {
         guard let gravity else { return nil }
         guard xOffset != nil || yOffset != nil else { return "gravity:\(gravity.rawValue)" }
         return "gravity:\(gravity.rawValue):\(Self.javaScriptNumber(xOffset ?? 0)):\(Self.javaScriptNumber(yOffset ?? 0))"

@@ -35,8 +35,9 @@ final class HTTPCDNPurger: CDNPurger {
         if let key { post.headers.add(name: "authorization", value: "Bearer \(key)") }
         post.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(request.document)))
         let response = try await client.execute(post, deadline: .now() + Self.timeout, logger: logger)
-        // The answer is not read, only drained, so the connection can be kept.
-        _ = try await response.body.collect(upTo: 1 << 16)
+        // The status decides; the body is only drained, whatever its size, so the connection
+        // can be kept.
+        for try await _ in response.body {}
         guard (200..<300).contains(response.status.code) else {
             throw CDNPurgeRefused(status: Int(response.status.code))
         }

@@ -266,14 +266,10 @@ extension StorageService {
     static func variantName(_ transformation: ImageTransformation, choice: RenderFormatChoice, quality: Int) -> String {
         let bothSides = transformation.width != nil && transformation.height != nil
         let resize = bothSides ? (transformation.resize ?? .cover).rawValue : "keep"
+        // `gravity:T[:X:Y]` as `-gT[_X_Y]`: the option's own spelling, colons left out of keys.
         var gravity = ""
-        if transformation.placesCrop, let placed = transformation.gravity {
-            gravity = "-g\(placed.rawValue)"
-            if placed != .smart {
-                let x = ImageTransformation.javaScriptNumber(transformation.xOffset ?? 0)
-                let y = ImageTransformation.javaScriptNumber(transformation.yOffset ?? 0)
-                gravity += "_\(x)_\(y)"
-            }
+        if transformation.placesCrop, let segment = transformation.gravitySegment {
+            gravity = "-g" + segment.dropFirst("gravity:".count).replacingOccurrences(of: ":", with: "_")
         }
         return "w\(transformation.width ?? 0)-h\(transformation.height ?? 0)-\(resize)\(gravity)-q\(quality).\(choice.rawValue)"
     }

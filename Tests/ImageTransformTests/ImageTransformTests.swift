@@ -148,6 +148,9 @@ final class Counter: @unchecked Sendable {
         ("columns", .west, 0.25, 0, "green"),  // below 1: a fraction of the width
         ("columns", .centre, -5, 0, "green"),  // (40 - 10 + 1) / 2 - 5 = 10
         ("columns", .east, 100, 0, "red"),  // pushed past the edge: kept inside the image
+        ("columns", .east, 1e300, 0, "red"),  // any number a client sends: bounded, never undefined
+        ("columns", .centre, 1e300, 0, "white"),
+        ("columns", .west, -1e300, 0, "red"),
         ("columns", .northEast, 0, 0, "white"),
         ("columns", .focusPoint, 0.625, 0.5, "blue"),
         ("rows", .north, 0, 0, "red"),

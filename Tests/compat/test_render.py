@@ -212,6 +212,7 @@ def strips(server, service, make_bucket):
     ("wide.png", {"gravity": "ce", "x_offset": -100}, RED),  # the centre moved west
     ("wide.png", {"gravity": "fp", "x_offset": 0.85, "y_offset": 0.5}, BLUE),
     ("wide.png", {"gravity": "ea", "x_offset": 5000}, RED),  # pushed past the edge: kept inside
+    ("wide.png", {"gravity": "ce", "x_offset": 1e300}, BLUE),  # any finite number: bounded, no crash
     ("tall.png", {"gravity": "no"}, RED),
     ("tall.png", {"gravity": "so"}, BLUE),
     ("tall.png", {"gravity": "so", "y_offset": 250}, RED),
