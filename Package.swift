@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC trait would link grpc-swift and nearly double the build.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // Text formats on the wire: JSON string literals, HTTP dates, hexadecimal.
@@ -52,10 +55,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Spans (swift-distributed-tracing) tagged with the ids of the work they belong to, and
+        // the loggers background jobs use. No exporter: the process wires one when tracing is on.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Postgres: pool, per-request RLS transaction, migrations runner, queries.
         .target(
             name: "Database",
             dependencies: [
+                "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "StorageCore", "WireFormats",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -71,6 +86,8 @@ let package = Package(
         .target(
             name: "S3",
             dependencies: [
+                "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "WireFormats",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -159,6 +176,8 @@ let package = Package(
         .target(
             name: "StorageService",
             dependencies: [
+                "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "StorageCore", "Auth", "Database", "ObjectStore", "ImageTransform", "Processing", "WireFormats",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -170,6 +189,8 @@ let package = Package(
         .target(
             name: "Events",
             dependencies: [
+                "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "Database", "StorageCore", "WireFormats",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -185,11 +206,13 @@ let package = Package(
         .target(
             name: "StorageAPI",
             dependencies: [
+                "Telemetry",
                 "StorageCore", "Auth", "ObjectStore", "StorageService", "WireFormats",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
@@ -209,6 +232,7 @@ let package = Package(
         .target(
             name: "StorageServer",
             dependencies: [
+                "Telemetry",
                 "StorageCore", "Auth", "Database", "ObjectStore", "FileBackend", "S3Backend", "S3", "StorageService", "Events",
                 "StorageAPI", "S3API", "WireFormats", "Processing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -218,6 +242,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

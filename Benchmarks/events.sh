@@ -18,44 +18,24 @@ bench_prepare 0
 seconds=${1:-20}
 clients=${2:-16}
 backlog=${3:-100000}
-receiver_port=$(free_tcp_port)
-python3 Benchmarks/webhook_receiver.py "$receiver_port" &
-receiver=$!
+bench_start_receiver
 export EVENTS_ENABLED=false
-bench_user_setup events_bench small
+bench_small_uploads_setup events_bench
 trap 'kill "$server" "$receiver" 2>/dev/null || true; stop_postgres "$WORK/postgres"' EXIT
-psql "$DATABASE_URL" -qc "create policy small_insert on storage.objects for insert to authenticated
-  with check (bucket_id = 'small' and owner_id = (select auth.uid())::text)"
 
-restart() {
-  kill "$server"; wait "$server" 2>/dev/null || true
-  export EVENTS_ENABLED=$1 WEBHOOK_URL=$2
-  start_bench_server "$binary" "$WORK/server.log"
-}
-measure() {
-  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" 3 4096 >/dev/null
-  python3 Benchmarks/cpu_split.py snap "$WORK/cpu-before.json"
-  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" "$seconds" 4096 > "$WORK/client.json"
-  # A second for the deliveries still in flight, so their CPU counts too (both configurations wait).
-  sleep 1
-  python3 Benchmarks/cpu_split.py snap "$WORK/cpu-after.json"
-  local uploads
-  uploads=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['failures'] == 0, r; print(r['uploads'])" "$WORK/client.json")
-  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['per_second']:.0f} {r['p50_ms']:.1f} {r['p99_ms']:.1f}\", end=' ')" "$WORK/client.json"
-  python3 Benchmarks/cpu_split.py diff "$WORK/cpu-before.json" "$WORK/cpu-after.json" "$uploads"
-}
+restart() { export EVENTS_ENABLED=$1 WEBHOOK_URL=$2; bench_restart_server; }
 stats() { curl -fs "http://127.0.0.1:$receiver_port/stats"; }
 
-read -r off1 off1_p50 off1_p99 off1_server off1_pg off1_receiver < <(measure)
+read -r off1 off1_p50 off1_p99 off1_server off1_pg off1_receiver < <(bench_measure_small_uploads)
 restart true "http://127.0.0.1:$receiver_port/hook"
-read -r on1 on1_p50 on1_p99 on1_server on1_pg on1_receiver < <(measure)
+read -r on1 on1_p50 on1_p99 on1_server on1_pg on1_receiver < <(bench_measure_small_uploads)
 sleep 3
 loaded=$(stats)
 restart false ""
-read -r off2 off2_p50 off2_p99 off2_server off2_pg off2_receiver < <(measure)
+read -r off2 off2_p50 off2_p99 off2_server off2_pg off2_receiver < <(bench_measure_small_uploads)
 restart true "http://127.0.0.1:$receiver_port/hook"
 curl -fs -X POST "http://127.0.0.1:$receiver_port/reset"
-read -r on2 on2_p50 on2_p99 on2_server on2_pg on2_receiver < <(measure)
+read -r on2 on2_p50 on2_p99 on2_server on2_pg on2_receiver < <(bench_measure_small_uploads)
 sleep 3
 loaded2=$(stats)
 # One upload at a time, 200 of them, 20 ms apart: latency without a queue in front.

@@ -163,3 +163,41 @@ bench_user_setup() {
   curl -fs -X POST "$base/bucket" -H "Authorization: Bearer $SERVICE_KEY" -H 'Content-Type: application/json' \
     -d "{\"name\":\"$2\"}" >/dev/null
 }
+
+# bench_measure_small_uploads: 3 s of warm-up, then $seconds of 4 KiB uploads by $clients clients
+# to bucket `small` as $token; prints "uploads/s p50_ms p99_ms" and the CPU ms per upload of the
+# server, Postgres and the receiver (cpu_split.py), space-separated.
+bench_measure_small_uploads() {
+  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" 3 4096 >/dev/null
+  python3 Benchmarks/cpu_split.py snap "$WORK/cpu-before.json"
+  python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" "$seconds" 4096 > "$WORK/client.json"
+  # A second for the work still in flight (deliveries, span exports), so its CPU counts too
+  # (every configuration waits the same).
+  sleep 1
+  python3 Benchmarks/cpu_split.py snap "$WORK/cpu-after.json"
+  local uploads
+  uploads=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['failures'] == 0, r; print(r['uploads'])" "$WORK/client.json")
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"{r['per_second']:.0f} {r['p50_ms']:.1f} {r['p99_ms']:.1f}\", end=' ')" "$WORK/client.json"
+  python3 Benchmarks/cpu_split.py diff "$WORK/cpu-before.json" "$WORK/cpu-after.json" "$uploads"
+}
+
+# bench_small_uploads_setup NAME: bench_user_setup with bucket `small`, and the RLS insert policy
+# that lets $user upload into it.
+bench_small_uploads_setup() {
+  bench_user_setup "$1" small
+  psql "$DATABASE_URL" -qc "create policy small_insert on storage.objects for insert to authenticated
+    with check (bucket_id = 'small' and owner_id = (select auth.uid())::text)"
+}
+
+# bench_start_receiver: the webhook/OTLP receiver on a free port; sets $receiver_port, $receiver.
+bench_start_receiver() {
+  receiver_port=$(free_tcp_port)
+  python3 Benchmarks/webhook_receiver.py "$receiver_port" &
+  receiver=$!
+}
+
+# bench_restart_server: the server again, with the environment as it is now.
+bench_restart_server() {
+  kill "$server"; wait "$server" 2>/dev/null || true
+  start_bench_server "$binary" "$WORK/server.log"
+}

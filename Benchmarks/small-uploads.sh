@@ -14,9 +14,7 @@ bench_prepare 0
 seconds=${1:-20}
 clients=${2:-16}
 
-bench_user_setup small_uploads small
-psql "$DATABASE_URL" -qc "create policy small_insert on storage.objects for insert to authenticated
-  with check (bucket_id = 'small' and owner_id = (select auth.uid())::text)"
+bench_small_uploads_setup small_uploads
 
 # Warm-up (connections, caches), then the measured run.
 python3 Benchmarks/small_uploads_client.py "$base" small "$token" "$clients" 3 4096 >/dev/null

@@ -1,7 +1,8 @@
 """A webhook receiver for the events benchmark, light enough not to take the server's CPU: asyncio,
 keep-alive, answers 204 to every POST and records, per event, the time from `event.applyTime`
 (set in the change's transaction) to its arrival. `GET /stats` answers {"count", "p50_ms",
-"p99_ms", "duplicates"}; `POST /reset` starts over.
+"p99_ms", "duplicates", "exports", "export_bytes"}; `POST /reset` starts over. It is also the
+tracing benchmark's OTLP/HTTP endpoint: `POST /v1/traces` is counted (exports and bytes), not decoded.
 
     webhook_receiver.py PORT
 """
@@ -13,7 +14,7 @@ import sys
 import time
 
 APPLY_TIME = re.compile(rb'"applyTime":\s*(\d+)')
-latencies, seen, duplicates = [], set(), [0]
+latencies, seen, duplicates, exports = [], set(), [0], [0, 0]
 
 
 def percentile(values, fraction):
@@ -33,13 +34,18 @@ async def serve(reader, writer):
             body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
             if method == b"GET":
                 stats = json.dumps({"count": len(latencies), "p50_ms": percentile(latencies, 0.5),
-                                    "p99_ms": percentile(latencies, 0.99), "duplicates": duplicates[0]}).encode()
+                                    "p99_ms": percentile(latencies, 0.99), "duplicates": duplicates[0],
+                                    "exports": exports[0], "export_bytes": exports[1]}).encode()
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(stats), stats))
             else:
                 if path == b"/reset":
                     latencies.clear()
                     seen.clear()
                     duplicates[0] = 0
+                    exports[0] = exports[1] = 0
+                elif path == b"/v1/traces":
+                    exports[0] += 1
+                    exports[1] += len(body)
                 else:
                     event_id = headers.get(b"webhook-id")
                     if event_id in seen:

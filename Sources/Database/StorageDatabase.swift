@@ -3,6 +3,8 @@ import Metrics
 public import PostgresNIO
 import NIOSSL
 import Synchronization
+import Telemetry
+import Tracing
 import WireFormats
 public import ServiceLifecycle
 public import StorageCore
@@ -156,6 +158,7 @@ public final class StorageDatabase: Service, Sendable {
     ) async throws -> Result {
         let started = ContinuousClock.now
         var outcome = commit ? "commit" : "rollback"
+        let span = Telemetry.startChildSpan("db.transaction", kind: .client, logger: logger)
         defer {
             // One line per transaction at debug: with the request id on the logger, a grep of
             // the id shows each of the request's transactions, as whom and how it ended.
@@ -163,6 +166,14 @@ public final class StorageDatabase: Service, Sendable {
                 "role": "\(session?.role ?? "server")", "operation": "\(session?.operation?.rawValue ?? "")",
                 "outcome": "\(outcome)", "ms": "\((ContinuousClock.now - started).milliseconds)",
             ])
+            if let span {
+                span.attributes["db.system"] = "postgresql"
+                span.attributes["db.role"] = session?.role ?? "server"
+                span.attributes["storage.operation"] = session?.operation?.rawValue
+                span.attributes["db.outcome"] = outcome
+                if outcome == "failed" { span.setStatus(SpanStatus(code: .error)) }
+                span.end()
+            }
         }
         do {
             let settings = transactionSettings
@@ -206,12 +217,16 @@ public final class StorageDatabase: Service, Sendable {
     @discardableResult
     func statement(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
         let started = ContinuousClock.now
+        let span = Telemetry.startChildSpan("db.statement", kind: .client, logger: logger)
+        span?.attributes["db.system"] = "postgresql"
+        defer { span?.end() }
         do {
             let rows = try await withConnection { connection in try await connection.run(query, logger: logger) }
             logger.debug("database statement", metadata: [
                 "rows": "\(rows.count)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
             return rows
         } catch {
+            span?.setStatus(SpanStatus(code: .error))
             logger.debug("database statement", metadata: [
                 "outcome": "failed", "ms": "\((ContinuousClock.now - started).milliseconds)"])
             throw DatabaseErrors.map(error)

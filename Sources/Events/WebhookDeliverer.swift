@@ -7,6 +7,8 @@ import NIOCore
 import NIOHTTP1
 public import ServiceLifecycle
 public import StorageCore
+import Telemetry
+import Tracing
 import WireFormats
 
 /// Delivers the outbox to `WEBHOOK_URL` (docs/contract.md §12.2). Every replica runs one:
@@ -112,6 +114,19 @@ public struct WebhookDeliverer: Service {
     /// One attempt. Returns true when the receiver acknowledged it (the caller records that);
     /// a failure is recorded here, as a retry or as the last attempt.
     private func attempt(_ event: ClaimedEvent, to url: URL, client: HTTPClient, logger: Logger) async -> Bool {
+        // A trace of its own per attempt; async-http-client's span under it carries `traceparent`
+        // to the receiver, which can join it.
+        await Telemetry.withSpan("webhook.deliver", kind: .producer, logger: logger) { span in
+            span.attributes["event.id"] = event.id.uuidString.lowercased()
+            span.attributes["event.type"] = event.type
+            span.attributes["event.attempt"] = event.attempts
+            let delivered = await deliver(event, to: url, client: client, logger: logger)
+            if !delivered { span.setStatus(SpanStatus(code: .error)) }
+            return delivered
+        }
+    }
+
+    private func deliver(_ event: ClaimedEvent, to url: URL, client: HTTPClient, logger: Logger) async -> Bool {
         let message = WebhookMessage(
             eventID: event.id, document: event.document, source: source, sentAt: Date(),
             apiKey: settings.apiKey, signingSecret: settings.signingSecret)
@@ -157,16 +172,5 @@ public struct WebhookDeliverer: Service {
         } catch {
             return .unreachable("\(error)")
         }
-    }
-}
-
-/// Loggers of work no request drives: each pass of a background job gets its own id
-/// (`job`, `job_id`), as a request has its `request_id`, so one grep shows the whole pass.
-public enum BackgroundJobLogger {
-    public static func make(_ base: Logger, job: String) -> Logger {
-        var logger = base
-        logger[metadataKey: "job"] = .string(job)
-        logger[metadataKey: "job_id"] = .string(UUID().uuidString.lowercased())
-        return logger
     }
 }

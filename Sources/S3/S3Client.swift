@@ -4,6 +4,8 @@ public import Foundation
 public import Logging
 public import NIOCore
 import NIOHTTP1
+import Telemetry
+import Tracing
 import WireFormats
 
 /// Where and how to reach an S3-compatible service.
@@ -117,6 +119,9 @@ public final class S3Client: Sendable {
         http.connectionPool.retryConnectionEstablishment = false
         http.decompression = .disabled
         http.redirectConfiguration = .disallow
+        // Calls get this client's own spans, named by operation (`send`); async-http-client's
+        // would be a second span per call with nothing more in it.
+        http.tracing.tracer = nil
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
     }
 
@@ -148,6 +153,27 @@ public final class S3Client: Sendable {
         var payloadHash: String = SigV4Signer.unsignedPayload
         /// Statuses that are answers rather than errors.
         var accepted: Set<Int> = [200]
+
+        /// The S3 operation this call is, by its method, key, query and copy source (for spans).
+        var operation: String {
+            let names = Set(query.map(\.0))
+            let copies = headers.contains { $0.0.lowercased() == "x-amz-copy-source" }
+            switch (method, key != nil) {
+            case (.GET, true): return names.contains("uploadId") ? "ListParts" : "GetObject"
+            case (.GET, false): return names.contains("uploads") ? "ListMultipartUploads" : "ListObjects"
+            case (.HEAD, true): return "HeadObject"
+            case (.HEAD, false): return "HeadBucket"
+            case (.PUT, true):
+                if names.contains("partNumber") { return copies ? "UploadPartCopy" : "UploadPart" }
+                return copies ? "CopyObject" : "PutObject"
+            case (.PUT, false): return "CreateBucket"
+            case (.POST, true): return names.contains("uploads") ? "CreateMultipartUpload" : "CompleteMultipartUpload"
+            case (.POST, false): return names.contains("delete") ? "DeleteObjects" : "POST"
+            case (.DELETE, true): return names.contains("uploadId") ? "AbortMultipartUpload" : "DeleteObject"
+            case (.DELETE, false): return "DeleteBucket"
+            default: return method.rawValue
+            }
+        }
     }
 
     /// The host header, and the encoded path of `key` (or of the bucket when `key` is nil).
@@ -173,7 +199,22 @@ public final class S3Client: Sendable {
         let url = base + encodedPath + (call.query.isEmpty ? "" : "?" + query)
         let attempts = call.body.isReplayable ? max(1, configuration.maximumAttempts) : 1
         var lastError = S3Error(code: .unreachable, message: "no attempt made", status: 0)
+        let span = Telemetry.startChildSpan("s3.\(call.operation)", kind: .client, logger: logger)
+        var status = 0
+        var made = 0
+        defer {
+            if let span {
+                span.attributes["s3.bucket"] = configuration.bucket
+                span.attributes["s3.key"] = call.key
+                span.attributes["http.request.method"] = call.method.rawValue
+                span.attributes["http.response.status_code"] = status
+                span.attributes["s3.attempts"] = made
+                if !call.accepted.contains(status) { span.setStatus(SpanStatus(code: .error)) }
+                span.end()
+            }
+        }
         for attempt in 1...attempts {
+            made = attempt
             var headers = call.headers
             headers.append(("host", host))
             let signed = signer.signedHeaders(
@@ -190,6 +231,7 @@ public final class S3Client: Sendable {
             let started = ContinuousClock.now
             do {
                 let response = try await http.execute(request, deadline: .distantFuture, logger: logger)
+                status = Int(response.status.code)
                 logger.debug("s3 request", metadata: [
                     "method": "\(call.method.rawValue)", "key": "\(call.key ?? "")", "status": "\(response.status.code)",
                     "attempt": "\(attempt)", "ms": "\((ContinuousClock.now - started).milliseconds)",

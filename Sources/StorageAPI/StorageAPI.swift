@@ -20,12 +20,15 @@ public struct APISettings: Sendable {
     public var metricsText: (@Sendable () -> String)?
     /// The bearer token `GET /metrics` requires (`METRICS_AUTH_TOKEN`); nil leaves it open.
     public var metricsToken: String?
+    /// One span per request, the parent of its work's spans (`TRACING_ENABLED`).
+    public var tracing: Bool
 
     public init(
         signedUploadLifetime: Int64 = 7200, publicURL: URL? = nil,
         imageTransformation: ImageTransformation.Limits? = ImageTransformation.Limits(),
-        metricsText: (@Sendable () -> String)? = { "" }, metricsToken: String? = nil
+        metricsText: (@Sendable () -> String)? = { "" }, metricsToken: String? = nil, tracing: Bool = false
     ) {
+        self.tracing = tracing
         self.metricsText = metricsText
         self.metricsToken = metricsToken
         self.signedUploadLifetime = signedUploadLifetime
@@ -63,6 +66,7 @@ public struct StorageAPI: Sendable {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: TrafficMetricsMiddleware())
         router.add(middleware: RequestIDMiddleware())
+        if settings.tracing { router.add(middleware: RequestTracingMiddleware()) }
         router.add(middleware: AccessLogMiddleware())
         router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: CORSMiddleware(cors: cors))

@@ -9,6 +9,7 @@ import Processing
 import ServiceLifecycle
 import StorageCore
 import StorageService
+import Telemetry
 import Synchronization
 import WireFormats
 

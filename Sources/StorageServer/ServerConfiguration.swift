@@ -60,6 +60,9 @@ public struct ServerConfiguration: Sendable {
     public var metricsAuthToken: String?
     /// Whether metrics are collected and `GET /metrics` answers (`PROMETHEUS_METRICS_ENABLED`).
     public var metricsEnabled: Bool = true
+    /// Whether spans are recorded and exported over OTLP/HTTP (`TRACING_ENABLED`); the exporter
+    /// reads the standard `OTEL_*` variables itself.
+    public var tracingEnabled: Bool = false
     /// The CDN a cache purge is forwarded to (`CDN_PURGE_ENDPOINT_URL`, POST `<url>/purge`) and
     /// the bearer key it takes (`CDN_PURGE_ENDPOINT_KEY`); nil: purges stay local.
     public var cdnPurgeEndpoint: URL? = nil
@@ -125,6 +128,8 @@ public struct ServerConfiguration: Sendable {
           MAX_CONCURRENT_UPLOADS                 uploads streaming at once before 429, default 512 (0: no cap)
           METRICS_AUTH_TOKEN                     bearer token GET /metrics requires, default none (open)
           PROMETHEUS_METRICS_ENABLED             collect metrics and serve GET /metrics, default true
+          TRACING_ENABLED                        record OpenTelemetry spans, exported over OTLP/HTTP, default false
+          OTEL_EXPORTER_OTLP_ENDPOINT            where spans go (with TRACING_ENABLED), default http://localhost:4318; also the other OTEL_* variables
           CDN_PURGE_ENDPOINT_URL                 CDN purges are POSTed to <url>/purge, default none (purges stay local)
           CDN_PURGE_ENDPOINT_KEY                 sent as Authorization: Bearer <key> with each purge, default none
           BACKEND_CLEANUP_GRACE_MS               time a request has to remove freed bytes before any replica's drainer may, default 10000
@@ -287,6 +292,7 @@ public struct ServerConfiguration: Sendable {
             maximumConcurrentUploads: try reader.integer("MAX_CONCURRENT_UPLOADS", default: 512, in: 0...1_000_000),
             metricsAuthToken: reader.string("METRICS_AUTH_TOKEN"),
             metricsEnabled: try reader.boolean("PROMETHEUS_METRICS_ENABLED", default: true),
+            tracingEnabled: try reader.boolean("TRACING_ENABLED", default: false),
             cdnPurgeEndpoint: try reader.httpURL("CDN_PURGE_ENDPOINT_URL"),
             cdnPurgeKey: reader.string("CDN_PURGE_ENDPOINT_KEY"),
             cleanupGraceMilliseconds: try reader.integer("BACKEND_CLEANUP_GRACE_MS", default: 10_000, in: 0...86_400_000),

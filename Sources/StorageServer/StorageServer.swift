@@ -9,8 +9,11 @@ import ImageTransform
 import StorageCore
 public import Hummingbird
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 import StorageAPI
+import OTel
+import Telemetry
+import Tracing
 import S3API
 public import StorageService
 
@@ -106,14 +109,42 @@ public enum StorageServer {
         if configuration.metricsEnabled {
             MetricsSystem.bootstrap(PrometheusMetricsFactory.storage(registry: registry))
         }
-        let application = try makeApplication(configuration, logger: logger, metrics: registry)
+        // Before anything makes an HTTP client: async-http-client takes the tracer it finds then.
+        let tracing = try bootstrapTracing(configuration, logger: logger)
+        let application = try makeApplication(configuration, logger: logger, metrics: registry, tracing: tracing)
         try await application.runService()
     }
 
+    /// With `TRACING_ENABLED`, installs swift-otel's tracer (OTLP/HTTP, batched, configured by
+    /// the standard `OTEL_*` variables, W3C trace context) and returns the service that exports.
+    /// Not `OTel.bootstrap`: that would install its own logging and metrics backends too.
+    static func bootstrapTracing(_ configuration: ServerConfiguration, logger: Logger) throws -> (any Service)? {
+        guard configuration.tracingEnabled else { return nil }
+        // The SDK's own off switch wins, as OpenTelemetry specifies.
+        if ProcessInfo.processInfo.environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" {
+            logger.notice("TRACING_ENABLED is set but OTEL_SDK_DISABLED=true: no spans are recorded")
+            return nil
+        }
+        var otel = OTel.Configuration.default
+        otel.serviceName = "storage-api"
+        otel.diagnosticLogger = .custom(logger)
+        otel.logs.enabled = false
+        otel.metrics.enabled = false
+        do {
+            let (tracer, service) = try OTel.makeTracingBackend(configuration: otel)
+            InstrumentationSystem.bootstrap(tracer)
+            return service
+        } catch {
+            throw StartupError("tracing could not start: \(error)")
+        }
+    }
+
     /// The whole server as a Hummingbird application, its database pool among its services.
-    /// Migrations run before the listener opens.
+    /// Migrations run before the listener opens. `tracing` (the span exporter) stops last, after
+    /// every span the other services end.
     public static func makeApplication(
-        _ configuration: ServerConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        _ configuration: ServerConfiguration, logger: Logger, metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        tracing: (any Service)? = nil
     ) throws -> some ApplicationProtocol {
         Gauge(label: "storage_db_pool_size").record(configuration.database.maximumConnections)
         let database = StorageDatabase(configuration: configuration.database, logger: logger)
@@ -180,7 +211,8 @@ public enum StorageServer {
             settings: APISettings(
                 signedUploadLifetime: Int64(configuration.uploadSignedURLExpirationSeconds), publicURL: configuration.publicURL,
                 imageTransformation: images == nil ? nil : imageLimits,
-                metricsText: metricsText, metricsToken: configuration.metricsAuthToken))
+                metricsText: metricsText, metricsToken: configuration.metricsAuthToken,
+                tracing: configuration.tracingEnabled))
         let router = api.router()
         if let s3 = configuration.s3Protocol {
             S3Routes(
@@ -201,7 +233,8 @@ public enum StorageServer {
             },
             logger: logger)
         // Services stop in reverse order: the drainer and sweeper (which use the backend) before
-        // the backend's client, and everything before the database.
+        // the backend's client, everything before the database, and the span exporter last.
+        if let tracing { application.addServices(tracing) }
         application.addServices(database)
         application.addServices(backend.services)
         application.addServices(targets.values.flatMap(\.services))

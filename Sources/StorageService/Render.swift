@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 public import ObjectStore
 public import StorageCore
+import Telemetry
+import Tracing
 
 /// Settings of the render routes (contract §5.10).
 public struct RenderSettings: Sendable {
@@ -115,30 +117,37 @@ extension StorageService {
         let limit = settings.uploadFileSizeLimit
         let rendered: RenderedImage
         do {
-            rendered = try await images.withSlot { blocking in
-                let source: ImageSource
-                var spooled: String?
-                defer { if let spooled { try? FileManager.default.removeItem(atPath: spooled) } }
-                if svg {
-                    let document = try await readSVG(sourceKey, name: name, logger: logger)
-                    let clean = ByteBuffer(bytes: try await blocking.run { try SVGSanitizer.sanitize(document.readableBytesView) })
-                    if choice == .origin { return RenderedImage(bytes: clean, format: .svg, width: 0, height: 0) }
-                    source = .bytes(clean)
-                } else {
-                    let path = try await spool(sourceKey, name: name, limit: limit, blocking: blocking, logger: logger)
-                    spooled = path
-                    source = .file(path)
+            // The span covers the wait for a worker too: a busy pool shows as a long render.
+            rendered = try await Telemetry.withSpan("image.render", logger: logger) { span in
+                let rendered = try await images.withSlot { blocking in
+                    let source: ImageSource
+                    var spooled: String?
+                    defer { if let spooled { try? FileManager.default.removeItem(atPath: spooled) } }
+                    if svg {
+                        let document = try await readSVG(sourceKey, name: name, logger: logger)
+                        let clean = ByteBuffer(bytes: try await blocking.run { try SVGSanitizer.sanitize(document.readableBytesView) })
+                        if choice == .origin { return RenderedImage(bytes: clean, format: .svg, width: 0, height: 0) }
+                        source = .bytes(clean)
+                    } else {
+                        let path = try await spool(sourceKey, name: name, limit: limit, blocking: blocking, logger: logger)
+                        spooled = path
+                        source = .file(path)
+                    }
+                    let image = try await blocking.run { try ImageRenderer.probe(source) }
+                    guard image.pixels <= maximumPixels else {
+                        throw ImageTransformError(.sourceTooLarge, "\(image.width)x\(image.height)")
+                    }
+                    let plan = RenderPlan(
+                        width: transformation.width, height: transformation.height,
+                        resize: Self.resizeMode(transformation.resize), format: choice.outputFormat(source: image.format),
+                        quality: quality, gravity: Self.cropGravity(transformation),
+                        xOffset: transformation.xOffset ?? 0, yOffset: transformation.yOffset ?? 0)
+                    return try await blocking.run { try ImageRenderer.render(source, plan: plan) }
                 }
-                let image = try await blocking.run { try ImageRenderer.probe(source) }
-                guard image.pixels <= maximumPixels else {
-                    throw ImageTransformError(.sourceTooLarge, "\(image.width)x\(image.height)")
-                }
-                let plan = RenderPlan(
-                    width: transformation.width, height: transformation.height,
-                    resize: Self.resizeMode(transformation.resize), format: choice.outputFormat(source: image.format),
-                    quality: quality, gravity: Self.cropGravity(transformation),
-                    xOffset: transformation.xOffset ?? 0, yOffset: transformation.yOffset ?? 0)
-                return try await blocking.run { try ImageRenderer.render(source, plan: plan) }
+                span.attributes["image.format"] = rendered.format.contentType
+                span.attributes["image.width"] = rendered.width
+                span.attributes["image.height"] = rendered.height
+                return rendered
             }
         } catch let error as ImageTransformError {
             logger.info("render refused", metadata: ["object": "\(bucketID)/\(name)", "reason": "\(error)"])

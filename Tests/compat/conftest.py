@@ -198,9 +198,18 @@ class Server:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.record_stuck_connections()
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode if self.process else None
+
+    def record_stuck_connections(self):
+        """Appends the process's TCP connections to its log (which the failure shows): whether a
+        shutdown that never ended waited on a client, the database or the backend."""
+        listing = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout.splitlines()
+        mine = [line for line in listing if f"pid={self.process.pid}," in line]
+        with open(self.log_path, "a") as log:
+            log.write(f"[compat] no exit {len(mine)} connections after SIGTERM:\n" + "\n".join(mine) + "\n")
 
     def log_tail(self, lines=40) -> str:
         try:

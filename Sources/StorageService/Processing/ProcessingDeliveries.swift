@@ -4,6 +4,8 @@ public import Logging
 import ObjectStore
 import Processing
 import StorageCore
+import Telemetry
+import Tracing
 import WireFormats
 
 /// A delivery a pipeline claimed, to hand to `StorageService.deliver(_:logger:)`.
@@ -28,6 +30,14 @@ extension StorageService {
         var logger = logger
         logger[metadataKey: "processing_job"] = "\(delivery.jobID.uuidString.lowercased())"
         logger[metadataKey: "target"] = "\(delivery.target)"
+        await Telemetry.withSpan("processing.deliver", logger: logger) { span in
+            span.attributes["processing.job_id"] = delivery.jobID.uuidString.lowercased()
+            span.attributes["processing.target"] = delivery.target
+            await deliver(delivery, logger: logger)
+        }
+    }
+
+    private func deliver(_ delivery: ClaimedDelivery, logger: Logger) async {
         guard let processing else { return }
         let rule = processingRule(bucketID: delivery.bucketID) ?? BucketProcessing(steps: [])
         let started = ContinuousClock.now

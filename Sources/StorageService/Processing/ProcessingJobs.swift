@@ -6,6 +6,8 @@ import NIOCore
 import ObjectStore
 import Processing
 import StorageCore
+import Telemetry
+import Tracing
 import WireFormats
 
 /// A job's claim ran out and another replica holds it now: this one stops without a word.
@@ -21,12 +23,22 @@ extension StorageService {
             .map(ClaimedProcessingJob.init)
     }
 
-    /// Runs a claimed job's steps, renewing its claim meanwhile, and settles it.
+    /// Runs a claimed job's steps, renewing its claim meanwhile, and settles it; one trace per
+    /// run, each step a span in it.
     public func run(_ claimed: ClaimedProcessingJob, logger: Logger) async {
         let job = claimed.job
         var logger = logger
         logger[metadataKey: "processing_job"] = "\(job.id.uuidString.lowercased())"
         logger[metadataKey: "key"] = "\(job.write.bucketID)/\(job.write.name)"
+        await Telemetry.withSpan("processing.job", logger: logger) { span in
+            span.attributes["processing.job_id"] = job.id.uuidString.lowercased()
+            span.attributes["storage.bucket"] = job.write.bucketID
+            span.attributes["storage.object"] = job.write.name
+            await runSteps(job, logger: logger)
+        }
+    }
+
+    private func runSteps(_ job: ProcessingJob, logger: Logger) async {
         guard let processing, let token = job.claimToken else { return }
         // A bucket whose rule went away meanwhile (the configuration changed) has its version kept.
         let rule = processingRule(bucketID: job.write.bucketID) ?? BucketProcessing(steps: [])
@@ -41,8 +53,13 @@ extension StorageService {
                     let name = machine.steps[index].name
                     let started = ContinuousClock.now
                     let (known, stepLogger) = (sha256, logger)
-                    let (outcome, digest) = try await renewing(job.id, token: token, lease: processing.settings.lease, logger: logger) {
-                        await self.runStep(named: name, rule: rule, job: job, sha256: known, logger: stepLogger)
+                    let (outcome, digest) = try await Telemetry.withSpan("processing.step", logger: logger) { span in
+                        span.attributes["processing.step"] = name
+                        let result = try await renewing(job.id, token: token, lease: processing.settings.lease, logger: logger) {
+                            await self.runStep(named: name, rule: rule, job: job, sha256: known, logger: stepLogger)
+                        }
+                        span.attributes["processing.outcome"] = "\(result.0)"
+                        return result
                     }
                     sha256 = digest ?? sha256
                     ServiceMetrics.processingStep(name, outcome: outcome, seconds: (ContinuousClock.now - started).milliseconds / 1000)

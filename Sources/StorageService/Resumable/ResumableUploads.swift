@@ -3,6 +3,8 @@ import Foundation
 public import Logging
 import ObjectStore
 public import StorageCore
+import Telemetry
+import Tracing
 
 extension StorageService {
     /// Creates an upload (TUS POST): bucket, size limit, row-level security and MIME type are
@@ -102,6 +104,18 @@ extension StorageService {
     /// once durable and recorded; with `Upload-Checksum`, only once the whole chunk verified.
     /// The chunk that brings the last byte also writes the object row.
     public func appendToResumableUpload<Body>(
+        _ id: ResumableUploadID, chunk: ResumableChunk<Body>, authority: ResumableAuthority
+    ) async throws -> ResumableStatus {
+        try await Telemetry.withSpan("tus.chunk", logger: authority.logger) { span in
+            span.attributes["tus.offset"] = chunk.offset
+            span.attributes["tus.chunk_length"] = chunk.contentLength
+            let status = try await appendChunk(id, chunk: chunk, authority: authority)
+            span.attributes["tus.new_offset"] = status.offset
+            return status
+        }
+    }
+
+    private func appendChunk<Body>(
         _ id: ResumableUploadID, chunk: ResumableChunk<Body>, authority: ResumableAuthority
     ) async throws -> ResumableStatus {
         let operation = authority.operation(.part)
