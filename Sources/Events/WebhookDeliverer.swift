@@ -120,6 +120,11 @@ public struct WebhookDeliverer: Service {
             span.attributes["event.id"] = event.id.uuidString.lowercased()
             span.attributes["event.type"] = event.type
             span.attributes["event.attempt"] = event.attempts
+            // The change's request id, which its own trace carries as `request_id`: how a
+            // delivery is found from the upload that caused it, and back.
+            if span.isRecording, let requestID = (try? JSONValue(parsing: event.document))?["payload"]?["reqId"]?.stringValue {
+                span.attributes["event.request_id"] = requestID
+            }
             let delivered = await deliver(event, to: url, client: client, logger: logger)
             if !delivered { span.setStatus(SpanStatus(code: .error)) }
             return delivered

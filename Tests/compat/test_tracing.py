@@ -271,6 +271,8 @@ def test_event_deliveries_are_traced_and_propagated(traced, collector):
 
     [span] = delivered(collector.wait(lambda spans: delivered(spans)))
     assert span.kind == PRODUCER and span.parent == "" and not span.error
+    # The upload that caused it is named, as the upload's own trace names itself.
+    assert span.attributes["event.request_id"] == response.headers["x-request-id"]
     assert span.attributes["job"] == "webhook-deliverer" and span.attributes["event.attempt"] == 1
     # async-http-client's client span is the receiver's parent, under the delivery's span.
     hook = next(h for h in collector.hooks if h["event"]["payload"].get("name") == name)
