@@ -24,19 +24,21 @@ public enum Telemetry {
     }
 
     /// Starts a span named `name` under the current one, for code that cannot run inside a
-    /// closure (typed throws, or a span that ends after the function returns). The caller ends it.
-    public static func startSpan(_ name: String, kind: SpanKind = .internal, logger: Logger) -> any Span {
-        let span = Tracing.startSpan(name, ofKind: kind)
+    /// closure (typed throws); the caller ends it. Nil unless there is a current span to hang it
+    /// under and the span records: the database transactions and S3 calls of requests and jobs,
+    /// not those of the pollers that look for work every second (each would be a trace of its
+    /// own, of nothing), and with tracing off nothing, not even its name, is made per call.
+    public static func startChildSpan(
+        _ name: @autoclosure () -> String, kind: SpanKind = .internal, logger: Logger
+    ) -> (any Span)? {
+        guard ServiceContext.current != nil else { return nil }
+        let span = Tracing.startSpan(name(), ofKind: kind)
+        guard span.isRecording else {
+            span.end()
+            return nil
+        }
         tag(span, from: logger)
         return span
-    }
-
-    /// Starts a span named `name` only when there is a current span to hang it under: the
-    /// database transactions and S3 calls of requests and jobs, not those of the pollers that look
-    /// for work every second (each would be a trace of its own, of nothing). The caller ends it.
-    public static func startChildSpan(_ name: String, kind: SpanKind = .internal, logger: Logger) -> (any Span)? {
-        guard ServiceContext.current != nil else { return nil }
-        return startSpan(name, kind: kind, logger: logger)
     }
 
     /// Copies the work's ids from the logger's metadata onto the span.

@@ -190,9 +190,15 @@ def test_each_request_without_a_parent_is_a_trace_of_its_own(traced, collector):
         response = httpx.get(f"{traced.url}/bucket/traced", headers=service_headers())
         assert response.status_code == 200
         ids.append(response.headers["x-request-id"])
-    first, second = (server_span(collector.trace_of(i)) for i in ids)
-    assert first.trace_id != second.trace_id
-    assert first.parent == second.parent == ""
+    # A malformed traceparent (or one of all zeros, which W3C says to ignore) starts a trace too.
+    for bad in ("00-zz-11-01", "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "x" * 300):
+        response = httpx.get(f"{traced.url}/bucket/traced", headers=service_headers(traceparent=bad))
+        assert response.status_code == 200
+        ids.append(response.headers["x-request-id"])
+    roots = [server_span(collector.trace_of(i)) for i in ids]
+    assert len({root.trace_id for root in roots}) == len(roots)
+    assert all(root.parent == "" and root.trace_id != "0" * 32 for root in roots)
+    first, second = roots[:2]
     assert first.name == second.name == "GET /bucket/{bucketId}", first.name
 
 

@@ -2,7 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Tracing
 
-/// One server span per request (contract §12.7), the parent of every span the request's work
+/// One server span per request (contract §12.6), the parent of every span the request's work
 /// makes. A W3C `traceparent` on the request makes it a child of the caller's span; the span is
 /// named by route and tagged with the request id, and ends once the response body is written.
 ///

@@ -58,7 +58,7 @@ extension StorageService {
                         let result = try await renewing(job.id, token: token, lease: processing.settings.lease, logger: logger) {
                             await self.runStep(named: name, rule: rule, job: job, sha256: known, logger: stepLogger)
                         }
-                        span.attributes["processing.outcome"] = "\(result.0)"
+                        if span.isRecording { span.attributes["processing.outcome"] = "\(result.0)" }
                         return result
                     }
                     sha256 = digest ?? sha256
