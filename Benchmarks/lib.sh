@@ -107,7 +107,7 @@ api_upload() {
 }
 # api_form_upload KEY FILE: the same upload as a multipart/form-data POST (what supabase-js sends).
 api_form_upload() {
-  curl -fs -X POST "$base/object/bench/$1" -H "$auth" -F "file=@$2;type=application/octet-stream" -o /dev/null
+  curl -fs -X POST "$base/object/bench/$1" -H "$auth" -F "file=@$2;type=application/octet-stream" "${@:3}" -o /dev/null
 }
 api_download_md5() { curl -fs "$base/object/bench/$1" -H "$auth" | md5sum | cut -d' ' -f1 > "$WORK/download.md5"; }
 api_download() { curl -fs "$base/object/bench/$1" -H "$auth" -o /dev/null; }
@@ -200,4 +200,51 @@ bench_start_receiver() {
 bench_restart_server() {
   kill "$server"; wait "$server" 2>/dev/null || true
   start_bench_server "$binary" "$WORK/server.log"
+}
+
+# ensure_nginx: Debian's nginx, the download baseline (the package starts its default site; the
+# benchmark runs its own instance, so that one is stopped).
+ensure_nginx() {
+  if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    apt_install nginx-light
+    as_root /usr/sbin/nginx -s quit 2>/dev/null || true
+  fi
+}
+
+# start_bench_nginx FILE: a private nginx (sendfile on, one worker per core, as shipped) serving
+# FILE; sets $nginx_url. stop_bench_nginx stops it.
+start_bench_nginx() {
+  local port dir=$WORK/nginx
+  port=$(free_tcp_port)
+  rm -rf "$dir" && mkdir -p "$dir"
+  cat > "$dir/nginx.conf" <<CONF
+daemon on;
+user root;
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:$port;
+    location = /object { alias $1; }
+  }
+}
+CONF
+  PATH=$PATH:/usr/sbin nginx -c "$dir/nginx.conf" -p "$dir" || die "nginx did not start (see $dir/error.log)"
+  nginx_url="http://127.0.0.1:$port/object"
+  for _ in $(seq 50); do curl -fsI "$nginx_url" >/dev/null && return 0; sleep 0.1; done
+  die "nginx does not answer on $nginx_url"
+}
+stop_bench_nginx() {
+  [ -f "${WORK:-}/nginx/nginx.pid" ] && kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true
 }

@@ -28,7 +28,9 @@ def main(base_url, key, bucket, name, path, chunk):
     chunk = int(chunk)
     size = os.path.getsize(path)
     url = urllib.parse.urlsplit(base_url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+    # http.client reads a file body 8 KiB at a time by default: a send per 8 KiB made the client,
+    # not the server, the slow side of an 8 MiB PATCH.
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=600, blocksize=1 << 20)
     meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in
                     [("bucketName", bucket), ("objectName", name), ("contentType", "application/octet-stream")])
     headers = {"Authorization": f"Bearer {key}", "Tus-Resumable": "1.0.0"}

@@ -26,3 +26,9 @@ int cfs_try_lock_exclusive(int fd) {
     lock.l_len = 0;
     return fcntl(fd, F_OFD_SETLK, &lock);
 }
+
+int cfs_start_writeback(int fd) {
+    // Offset 0 and length 0 mean the whole file; only dirty pages not already being written
+    // are queued, so calling this after every chunk costs a walk of the dirty ones.
+    return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}

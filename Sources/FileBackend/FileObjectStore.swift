@@ -119,18 +119,34 @@ public struct FileObjectStore: ObjectStore {
     func stream<Body: AsyncSequence & Sendable, Hasher: StreamHasher>(
         _ body: Body, into fd: Int32, path: String, hasher initial: Hasher
     ) async throws -> (size: Int64, hasher: Hasher, bodyFailure: (any Error)?) where Body.Element == ByteBuffer {
-        // One write (hash + write on the thread pool) stays in flight while the next buffer
-        // fills from the network, so receiving and writing overlap; memory stays at two buffers.
-        var inFlight: Task<Hasher, any Error>? = nil
+        // One chunk is hashed and written on the thread pool while the other slab fills from
+        // the network, so receiving, hashing and writing overlap; the hash and the write of a
+        // chunk run on two pool threads at once, since on two cores the hash alone can keep one
+        // busy for the whole upload. Memory stays at two slabs,
+        // allocated once per stream: a fresh megabyte per write cost a page fault and zeroing on
+        // every first touch (a reused ByteBuffer would need to be uniquely referenced, and the
+        // pool thread may still hold its copy when the write's result arrives).
+        var inFlight: (hash: Task<Hasher, any Error>, write: Task<Void, any Error>)? = nil
+        var slabs = (filling: GatherSlab(capacity: Self.writeChunkSize), spare: GatherSlab?.none)
         do {
             var hasher = initial
             var size: Int64 = 0
-            var pending = ByteBuffer()
             var bodyFailure: (any Error)?
-            func dispatch(_ buffer: ByteBuffer) async throws {
-                if let previous = inFlight { hasher = try await previous.value }
+            func dispatch(_ source: WriteSource) async throws {
+                if let previous = inFlight.take() { hasher = try await finish(previous) }
                 let start = hasher
-                inFlight = Task { try await write(buffer, to: fd, path: path, hasher: start) }
+                inFlight = (
+                    Task { try await hash(source, into: start) },
+                    Task { try await write(source, to: fd, path: path) }
+                )
+            }
+            func dispatchFilling() async throws {
+                let full = slabs.filling
+                try await dispatch(.slab(full))
+                // The spare's write has finished (dispatch waited for it), so it can be refilled.
+                slabs.filling = slabs.spare ?? GatherSlab(capacity: Self.writeChunkSize)
+                slabs.filling.count = 0
+                slabs.spare = full
             }
             var chunks = body.makeAsyncIterator()
             while true {
@@ -143,36 +159,48 @@ public struct FileObjectStore: ObjectStore {
                 }
                 guard var chunk = next else { break }
                 size += Int64(chunk.readableBytes)
-                if pending.readableBytes == 0, chunk.readableBytes >= Self.writeChunkSize {
-                    try await dispatch(chunk)
+                if slabs.filling.count == 0, chunk.readableBytes >= Self.writeChunkSize {
+                    try await dispatch(.buffer(chunk))
                     continue
                 }
-                pending.writeBuffer(&chunk)
-                if pending.readableBytes >= Self.writeChunkSize {
-                    try await dispatch(pending)
-                    pending = ByteBuffer()
+                while chunk.readableBytes > 0 {
+                    slabs.filling.append(&chunk)
+                    if slabs.filling.isFull { try await dispatchFilling() }
                 }
             }
-            if pending.readableBytes > 0 { try await dispatch(pending) }
-            if let last = inFlight {
-                hasher = try await last.value
-                inFlight = nil
-            }
+            if slabs.filling.count > 0 { try await dispatchFilling() }
+            if let last = inFlight.take() { hasher = try await finish(last) }
             return (size, hasher, bodyFailure)
         } catch {
-            _ = try? await inFlight?.value
+            if let last = inFlight.take() { _ = try? await finish(last) }
             throw error
         }
     }
 
-    private func write<Hasher: StreamHasher>(
-        _ buffer: ByteBuffer, to fd: Int32, path: String, hasher: Hasher
+    /// Waits for both halves of a dispatched chunk; the write's error wins, as it is the one
+    /// that loses bytes. Neither is left running when this throws.
+    private func finish<Hasher: StreamHasher>(
+        _ pair: (hash: Task<Hasher, any Error>, write: Task<Void, any Error>)
     ) async throws -> Hasher {
+        let hashed = await pair.hash.result
+        try await pair.write.value
+        return try hashed.get()
+    }
+
+    private func hash<Hasher: StreamHasher>(_ source: WriteSource, into hasher: Hasher) async throws -> Hasher {
         try await blocking { () throws(ObjectStoreError) -> Hasher in
             var hasher = hasher
-            buffer.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            try PosixFile.write(fd, buffer, path: path)
+            try source.withBytes { hasher.update(bufferPointer: $0) }
             return hasher
+        }
+    }
+
+    /// Writes one chunk on the pool, then starts its writeback, so the disk works while the next
+    /// chunk arrives and the final fsync has little left to wait for.
+    private func write(_ source: WriteSource, to fd: Int32, path: String) async throws {
+        try await blocking { () throws(ObjectStoreError) in
+            try source.withBytes { bytes throws(ObjectStoreError) in try PosixFile.write(fd, bytes, path: path) }
+            PosixFile.startWriteback(fd)
         }
     }
 
@@ -378,6 +406,53 @@ public struct FileObjectStore: ObjectStore {
         _ work: @escaping @Sendable () throws(ObjectStoreError) -> Result
     ) async throws -> Result {
         try await threadPool.runIfActive { try work() }
+    }
+}
+
+/// What one write of `FileObjectStore.stream` takes: a received chunk as it came, or a slab of
+/// gathered smaller ones.
+enum WriteSource: Sendable {
+    case buffer(ByteBuffer)
+    case slab(GatherSlab)
+
+    func withBytes(_ body: (UnsafeRawBufferPointer) throws(ObjectStoreError) -> Void) throws(ObjectStoreError) {
+        switch self {
+        case .buffer(let buffer):
+            // withUnsafeReadableBytes rethrows untyped; the typed error travels through a Result.
+            let outcome: Result<Void, ObjectStoreError> = buffer.withUnsafeReadableBytes { bytes in
+                Result { () throws(ObjectStoreError) in try body(bytes) }
+            }
+            try outcome.get()
+        case .slab(let slab):
+            try body(UnsafeRawBufferPointer(rebasing: slab.memory[..<slab.count]))
+        }
+    }
+}
+
+/// Memory that received chunks are copied into until a write's worth has gathered. A stream
+/// owns two and alternates them; a slab is either being filled by the stream or being read by
+/// its chunk's hash and write, never both, which is why it may be shared unchecked.
+final class GatherSlab: @unchecked Sendable {
+    let memory: UnsafeMutableRawBufferPointer
+    var count = 0
+
+    init(capacity: Int) {
+        memory = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { memory.deallocate() }
+
+    var isFull: Bool { count == memory.count }
+
+    /// Copies as much of `chunk` as fits, moving its reader index past what was taken.
+    func append(_ chunk: inout ByteBuffer) {
+        let taken = min(memory.count - count, chunk.readableBytes)
+        chunk.withUnsafeReadableBytes { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: memory[count..<count + taken])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<taken]))
+        }
+        chunk.moveReaderIndex(forwardBy: taken)
+        count += taken
     }
 }
 

@@ -52,21 +52,17 @@ enum PosixFile {
         _ = Glibc.close(fd)
     }
 
-    /// Writes all readable bytes of `buffer`.
-    static func write(_ fd: Int32, _ buffer: ByteBuffer, path: String) throws(ObjectStoreError) {
-        let failure: Int32? = buffer.withUnsafeReadableBytes { bytes -> Int32? in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                offset += written
+    /// Writes all of `bytes` at the descriptor's position, retrying short and interrupted writes.
+    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(ObjectStoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw error("write", path: path)
             }
-            return nil
+            offset += written
         }
-        if let failure { throw error("write", path: path, errno: failure) }
     }
 
     /// Reads up to `length` bytes at `offset`; an empty buffer means end of file.
@@ -85,6 +81,12 @@ enum PosixFile {
 
     static func fsync(_ fd: Int32, path: String) throws(ObjectStoreError) {
         if Glibc.fsync(fd) != 0 { throw error("fsync", path: path) }
+    }
+
+    /// Queues the file's dirty pages for writing to disk and returns at once. A hint: a failure
+    /// here is reported by the `fsync` that follows, so its result is not checked.
+    static func startWriteback(_ fd: Int32) {
+        _ = cfs_start_writeback(fd)
     }
 
     /// Flushes a directory entry change (a rename) to disk.

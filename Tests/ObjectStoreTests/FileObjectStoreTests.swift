@@ -122,6 +122,29 @@ struct ScriptedBody: AsyncSequence, Sendable {
         #expect(try temporaryFiles().isEmpty)
     }
 
+
+    /// Chunks are gathered into megabyte slabs, split across them, or written as they came when
+    /// large: whatever the mix, the file holds the bytes in order and the ETag is their MD5.
+    @Test(arguments: [
+        [1, 300_001, 2_100_000, 65_536, 3 << 20, 7],  // a large chunk while a slab is part full
+        [1 << 20, 1 << 20, 5],  // exactly one slab's worth, twice, then a remainder
+        [(1 << 20) - 1, 2, (1 << 20) - 1],  // slab edges one byte either side
+        [3 << 20],  // one chunk bigger than a slab
+    ])
+    func chunksOfAnyMixLandInOrder(sizes: [Int]) async throws {
+        let data = pattern(sizes.reduce(0, +), seed: sizes.count)
+        var chunks: [ByteBuffer] = []
+        var offset = 0
+        for size in sizes {
+            chunks.append(ByteBuffer(bytes: data[offset..<offset + size]))
+            offset += size
+        }
+        let info = try await store.putObject(
+            "t/b/mixed/v", body: ScriptedBody(chunks: chunks), contentLength: nil, contentType: "x/y",
+            cacheControl: "no-cache", logger: logger)
+        #expect(info.eTag == md5ETag(data))
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: root + "/stub/t/b/mixed/v"))) == data)
+    }
     @Test func aFailedWriteLeavesNoTemporaryFile() async throws {
         await #expect(throws: ScriptedBody.Disconnected.self) {
             try await store.putObject(

@@ -13,5 +13,9 @@ ssize_t cfs_copy_file_range(int fd_in, int fd_out, size_t length);
 /// An exclusive open-file-description lock on the whole file, without waiting: 0, or -1 with
 /// errno EAGAIN/EACCES when another description holds it. Released when the descriptor closes.
 int cfs_try_lock_exclusive(int fd);
+/// Starts writing the file's dirty pages to disk without waiting (sync_file_range with
+/// SYNC_FILE_RANGE_WRITE): a long write keeps the disk busy as it goes, so the fsync that makes
+/// it durable at the end waits for the last chunks only, not for the whole file.
+int cfs_start_writeback(int fd);
 
 #endif
