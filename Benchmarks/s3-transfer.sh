@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # 1 GiB upload and download through storage-api (release, STORAGE_MODE=self-hosted) against the
 # same transfers made directly to the same SeaweedFS with SigV4 (curl --aws-sigv4), in one run,
-# with the server's peak RSS during each transfer.
+# with the server's peak RSS during each transfer. SeaweedFS's own speed moves by ±30 % between
+# minutes on this machine, so each transfer is made in three rounds, each through storage-api right
+# after the same transfer made directly; the table gives each round's ratio and their median.
 #
-#   Benchmarks/s3-transfer.sh [size-in-MiB]      (default 1024)
+#   Benchmarks/s3-transfer.sh [size-in-MiB] [rounds]      (defaults 1024 and 3)
 #
 # Needs the test environment's SeaweedFS binary (scripts/test installs it into .build-test/venv).
 set -euo pipefail
@@ -32,30 +34,50 @@ curl -fs "${sigv4[@]}" -X PUT "$endpoint/bench-direct" -o /dev/null
 prepare_bench_bucket "$source_file"
 
 # Baselines: straight to SeaweedFS, one PUT of the whole file, and GETs of it.
-start=$(seconds); curl -fs "${sigv4[@]}" -T "$source_file" "$endpoint/bench-direct/big.bin" -o /dev/null; end=$(seconds)
-direct_put=$(rate "$start" "$end")
-start=$(seconds); direct_md5=$(curl -fs "${sigv4[@]}" "$endpoint/bench-direct/big.bin" | md5sum | cut -d' ' -f1); end=$(seconds)
-direct_get_md5=$(rate "$start" "$end")
-start=$(seconds); curl -fs "${sigv4[@]}" "$endpoint/bench-direct/big.bin" -o /dev/null; end=$(seconds)
-direct_get=$(rate "$start" "$end")
-[ "$direct_md5" = "$source_md5" ] || die "direct download differs"
-
-measure_api_transfers "$source_file" "$source_md5"
-
-# Unknown length (chunked): at most one 16 MiB part in memory.
-measure api_upload chunked.bin "$source_file" -H 'Transfer-Encoding: chunked'
-chunked=$measured_rate chunked_peak=$measured_peak
+rounds=${2:-3}
+direct_put() { curl -fs "${sigv4[@]}" -T "$source_file" "$endpoint/bench-direct/big.bin" -o /dev/null; }
+direct_get() { curl -fs "${sigv4[@]}" "$endpoint/bench-direct/big.bin" -o /dev/null; }
+direct_get_md5() { curl -fs "${sigv4[@]}" "$endpoint/bench-direct/big.bin" | md5sum | cut -d' ' -f1 > "$WORK/direct.md5"; }
+api_chunked() { api_upload chunked.bin "$source_file" -H 'Transfer-Encoding: chunked' -H 'x-upsert: true'; }
+api_put() { api_upload big.bin "$source_file" -H 'x-upsert: true'; }
+# pair NAME DIRECT THROUGH: one round of a transfer, direct first; appends "direct through ratio"
+# to $WORK/NAME.rounds and keeps the through transfer's peak RSS.
+pair() {
+  measure $2; local direct=$measured_rate
+  measure $3; local through=$measured_rate
+  echo "$direct $measured_rate $(ratio "$through" "$direct") $measured_peak" >> "$WORK/$1.rounds"
+}
+rm -f "$WORK"/*.rounds
+for _ in $(seq "$rounds"); do
+  pair put direct_put api_put
+  pair chunked direct_put api_chunked
+  pair get direct_get "api_download big.bin"
+  pair get_md5 direct_get_md5 "api_download_md5 big.bin"
+done
+[ "$(cat "$WORK/direct.md5")" = "$source_md5" ] || die "direct download differs"
+[ "$(cat "$WORK/download.md5")" = "$source_md5" ] || die "downloaded bytes differ"
 [ "$(curl -fs "$base/object/bench/chunked.bin" -H "$auth" | md5sum | cut -d' ' -f1)" = "$source_md5" ] || die "chunked upload differs"
 
+# row NAME LABEL: direct and through MiB/s of each round, the ratios, their median, the peak RSS.
+row() {
+  python3 - "$WORK/$1.rounds" "$2" <<'PY'
+import statistics, sys
+rounds = [line.split() for line in open(sys.argv[1])]
+direct = ", ".join(r[0] for r in rounds)
+through = ", ".join(r[1] for r in rounds)
+ratios = ", ".join(r[2] for r in rounds)
+median = statistics.median(float(r[2]) for r in rounds)
+peak = max(int(r[3]) for r in rounds) / 1024
+print(f"| {sys.argv[2]} | {direct} | {through} | {ratios} | **{median:.2f}** | {peak:.0f} |")
+PY
+}
+
 cat <<TABLE
-| transfer ($size_mib MiB, $(date -u +%Y-%m-%d), $(nproc) cores, SeaweedFS 4.48) | MiB/s | ratio to direct | server peak RSS MiB (idle $(mib "$idle")) |
-|---|---|---|---|
-| direct PUT to SeaweedFS (curl SigV4, one request) | $direct_put | 1.00 | – |
-| direct GET from SeaweedFS → md5sum | $direct_get_md5 | 1.00 | – |
-| direct GET from SeaweedFS → /dev/null | $direct_get | 1.00 | – |
-| upload: curl PUT → storage-api → SeaweedFS (16 MiB parts, streamed) | $upload | $(ratio "$upload" "$direct_put") | $(mib "$upload_peak") |
-| upload without Content-Length (chunked; one part buffered at a time) | $chunked | $(ratio "$chunked" "$direct_put") | $(mib "$chunked_peak") |
-| download: SeaweedFS → storage-api → curl → md5sum | $download | $(ratio "$download" "$direct_get_md5") | $(mib "$download_peak") |
-| download: SeaweedFS → storage-api → curl → /dev/null | $download_plain | $(ratio "$download_plain" "$direct_get") | $(mib "$download_plain_peak") |
+| transfer ($size_mib MiB, $(date -u +%Y-%m-%d), $(nproc) cores, SeaweedFS 4.48, $rounds rounds) | direct MiB/s | through storage-api MiB/s | ratio per round | median ratio | server peak RSS MiB (idle $(mib "$idle")) |
+|---|---|---|---|---|---|
+$(row put "upload: curl PUT (direct: one SigV4 PUT; through: 16 MiB parts streamed to SeaweedFS's multipart)")
+$(row chunked "upload without Content-Length (chunked; through: 16 MiB parts gathered in memory, the next while one is sent)")
+$(row get "download → /dev/null")
+$(row get_md5 "download → md5sum")
 TABLE
 log "bytes verified: md5 $source_md5 end to end"

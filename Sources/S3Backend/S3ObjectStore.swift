@@ -8,8 +8,9 @@ public import StorageCore
 /// Stores objects in an S3 bucket (`STORAGE_MODE=self-hosted` or `cloud`, contract §7.1).
 ///
 /// Bodies stream: a known length goes up as one PutObject, or as multipart parts of exact length
-/// read straight from the request; an unknown length keeps at most one part in memory. A failed
-/// multipart upload is aborted, so no bytes are left behind.
+/// read straight from the request; an unknown length keeps at most two parts in memory (one
+/// being sent while the next gathers). A failed multipart upload is aborted, so no bytes are
+/// left behind.
 public struct S3ObjectStore: ObjectStore {
     /// S3's smallest part (all but the last).
     public static let minimumPartSize = 5 << 20
@@ -69,13 +70,13 @@ public struct S3ObjectStore: ObjectStore {
                 } else {
                     try await uploadParts(key, contentType: contentType, cacheControl: cacheControl, logger: logger) { upload in
                         while pending.readableBytes > 0 {
-                            // Only one part in memory: the sent one is released before the next is gathered.
-                            do {
-                                let part = pending
-                                pending = ByteBuffer()
-                                try await upload(.bytes(part))
-                            }
-                            pending = try await reader.collect(upTo: partSize)
+                            // The next part gathers from the client while this one is sent, so
+                            // neither side waits for the other: at most two parts in memory.
+                            let part = pending
+                            pending = ByteBuffer()
+                            async let next = reader.collect(upTo: partSize)
+                            try await upload(.bytes(part))
+                            pending = try await next
                         }
                     }
                 }
