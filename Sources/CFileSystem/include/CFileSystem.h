@@ -5,7 +5,7 @@
 #include <sys/types.h>
 
 /// Thin wrappers over Linux calls that Swift's Glibc module does not import
-/// (<sys/xattr.h>, and copy_file_range and F_OFD_SETLK which need _GNU_SOURCE).
+/// (<sys/xattr.h>, and copy_file_range, sync_file_range and F_OFD_SETLK which need _GNU_SOURCE).
 
 int cfs_fsetxattr(int fd, const char *name, const void *value, size_t size);
 ssize_t cfs_getxattr(const char *path, const char *name, void *value, size_t size);
