@@ -249,13 +249,7 @@ extension Transaction {
 
     /// Listing rows: `key, name, id, updated_at, created_at, last_accessed_at, metadata`.
     private func entries(_ rows: [PostgresRow]) throws -> [ListEntry] {
-        try rows.map { row in
-            let (key, name, id, updatedAt, createdAt, lastAccessedAt, metadata) = try row.decode(
-                (String?, String?, UUID?, Date?, Date?, Date?, JSONValue?).self)
-            return ListEntry(
-                key: key, name: name ?? "", id: id, updatedAt: updatedAt, createdAt: createdAt,
-                lastAccessedAt: lastAccessedAt, metadata: metadata)
-        }
+        try rows.map { try $0.decodeListEntry() }
     }
 }
 

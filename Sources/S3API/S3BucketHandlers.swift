@@ -119,7 +119,7 @@ extension S3Routes {
         }
         let fetchOwner = !version2 || call.query["fetch-owner"] == "true"
         for object in page.objects {
-            let metadata = object.metadata.map(ObjectMetadata.init(json:))
+            let metadata = object.metadata?.value.map(ObjectMetadata.init(json:))
             xml.open("Contents", namespace: false)
             xml.element("Key", object.name, urlEncoded: urlEncoded)
             // The stored lastModified is already S3's format (`2026-01-01T00:00:00.000Z`): no parse and print per key.

@@ -46,7 +46,7 @@ struct EventRoutes: Sendable {
 extension JSONOutput {
     static func event(_ event: EventRecord) -> JSONOutput {
         .object([
-            ("id", .string(event.id.uuidString.lowercased())),
+            ("id", .uuid(event.id)),
             ("type", .string(event.type)),
             ("bucketId", .string(event.bucketID)),
             ("name", .optional(event.name)),

@@ -55,7 +55,7 @@ struct ObjectRoutes: Sendable {
         ) { uploadRequest in try await service.upload(uploadRequest, caller: caller) }
         guard case .stored(let object) = outcome else { return Responses.processing(bucket: bucket, key: key, request: request) }
         return Responses.json(.object([
-            ("Id", .string(object.id.uuidString.lowercased())),
+            ("Id", .uuid(object.id)),
             ("Key", .string("\(bucket)/\(key)")),
         ]))
     }
@@ -94,7 +94,7 @@ struct ObjectRoutes: Sendable {
         return Responses.json(.array(entries.map { entry in
             .object([
                 ("name", .string(entry.name)),
-                ("id", entry.id.map { .string($0.uuidString.lowercased()) } ?? .null),
+                ("id", entry.id.map(JSONOutput.uuid) ?? .null),
                 ("updated_at", .timestamp(entry.updatedAt)),
                 ("created_at", .timestamp(entry.createdAt)),
                 ("last_accessed_at", .timestamp(entry.lastAccessedAt)),
@@ -136,7 +136,7 @@ struct ObjectRoutes: Sendable {
         members.append(("objects", .array(page.objects.map { object in
             var fields: [(String, JSONOutput)] = delimited ? [("key", .optional(object.key))] : []
             fields += [
-                ("id", object.id.map { .string($0.uuidString.lowercased()) } ?? .null),
+                ("id", object.id.map(JSONOutput.uuid) ?? .null),
                 ("name", .string(object.name)),
                 ("metadata", .optional(object.metadata)),
                 ("updated_at", .timestamp(object.updatedAt)),
@@ -145,7 +145,8 @@ struct ObjectRoutes: Sendable {
             ]
             return .object(fields)
         })))
-        return Responses.json(.object(members))
+        // A listed object takes ~340 bytes (name, id, three timestamps, metadata).
+        return Responses.json(.object(members), capacity: 512 + 384 * (page.objects.count + page.folders.count))
     }
 
     @Sendable func copy(_ request: Request, context: StorageRequestContext) async throws -> Response {
@@ -168,7 +169,7 @@ struct ObjectRoutes: Sendable {
             return Responses.processing(bucket: destinationBucket, key: destinationKey, request: request)
         }
         return Responses.json(.object(
-            [("Id", .string(object.id.uuidString.lowercased())), ("Key", .string("\(destinationBucket)/\(destinationKey)"))]
+            [("Id", .uuid(object.id)), ("Key", .string("\(destinationBucket)/\(destinationKey)"))]
                 + JSONOutput.objectRow(object)))
     }
 

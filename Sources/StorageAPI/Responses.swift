@@ -32,10 +32,14 @@ public enum Responses {
     }
 
     /// A JSON response with an exact Content-Length.
-    static func json(_ document: JSONOutput, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    /// `document` as the response body; `capacity` is a guess of its size in bytes.
+    static func json(
+        _ document: JSONOutput, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], capacity: Int = 4096
+    ) -> Response {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: document.text)))
+        let body = ByteBuffer(bytes: document.bytes(reservingCapacity: capacity))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
     /// The answer of an upload to a processed bucket whose steps still run (docs/contract.md

@@ -60,10 +60,11 @@ public struct ListEntry: Sendable, Equatable {
     public var updatedAt: Date?
     public var createdAt: Date?
     public var lastAccessedAt: Date?
-    public var metadata: JSONValue?
+    /// `objects.metadata` as stored, written back to clients as it is.
+    public var metadata: StoredJSON?
 
     public init(
-        key: String?, name: String, id: UUID?, updatedAt: Date?, createdAt: Date?, lastAccessedAt: Date?, metadata: JSONValue?
+        key: String?, name: String, id: UUID?, updatedAt: Date?, createdAt: Date?, lastAccessedAt: Date?, metadata: StoredJSON?
     ) {
         self.key = key
         self.name = name

@@ -18,10 +18,34 @@ import WireFormats
     }
 
     @Test func appendsInPlace() {
-        var output = "["
+        var output = Array("[".utf8)
         JSONString.appendQuoted("a", to: &output)
-        output += ","
+        output += ",".utf8
         JSONString.appendQuoted("b\"", to: &output)
-        #expect(output == #"["a","b\"""#)
+        #expect(String(decoding: output, as: UTF8.self) == #"["a","b\"""#)
+    }
+
+    @Test func escapesAtTheEdgesOfTheText() {
+        // An escape first or last, U+2028/U+2029 as the last character, other 0xE2-led ones kept.
+        #expect(JSONString.quoted("\"") == #""\"""#)
+        #expect(JSONString.quoted("\u{7F}\u{0}") == "\"\u{7F}\\u0000\"")
+        #expect(JSONString.quoted("\u{2028}") == #""\u2028""#)
+        #expect(JSONString.quoted("a\u{2029}") == #""a\u2029""#)
+        #expect(JSONString.quoted("\u{2000}\u{20AC}\"") == "\"\u{2000}\u{20AC}\\\"\"")
+    }
+
+    @Test func compactDropsOnlyTheWhitespaceBetweenTokens() {
+        func compact(_ text: String) -> String {
+            var output: [UInt8] = []
+            JSONCompact.append(Array(text.utf8), to: &output)
+            return String(decoding: output, as: UTF8.self)
+        }
+        // Postgres's jsonb spelling.
+        #expect(compact(#"{"eTag": "\"abc\"", "size": 5, "list": [1, 2.50, null], "deep": {"a b": " x "}}"#)
+            == #"{"eTag":"\"abc\"","size":5,"list":[1,2.50,null],"deep":{"a b":" x "}}"#)
+        // An escaped backslash before a quote ends the string; an escaped quote does not.
+        #expect(compact(#"{"k": "a\\", "m": "b\" c"}"#) == #"{"k":"a\\","m":"b\" c"}"#)
+        #expect(compact(" [ ] \n") == "[]")
+        #expect(compact("{\"line\": \"x\u{2028}y\u{2029}\", \"€\": \"→\"}") == #"{"line":"x\u2028y\u2029","€":"→"}"#)
     }
 }

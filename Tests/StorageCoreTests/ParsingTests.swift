@@ -140,5 +140,34 @@ import Testing
         #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 0.001)) == "1970-01-01T00:00:00.001Z")
         #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1_613_537_012.7699)) == "2021-02-17T04:43:32.769Z")
         #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -62_135_596_800)) == "0001-01-01T00:00:00.000Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 253_402_300_799.999)) == "9999-12-31T23:59:59.999Z")
+    }
+
+    @Test func timestampArithmeticAgreesWithFoundation() {
+        // Foundation switches to the Julian calendar before 1582-10-15; Postgres and JavaScript
+        // stay Gregorian (proleptic), as the arithmetic does. Values from Node's toISOString.
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -36_853_455_860.157)) == "0802-02-28T08:55:39.843Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -12_219_681_599.995)) == "1582-10-10T12:00:00.005Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: -30_605_126_400)) == "1000-03-01T00:00:00.000Z")
+        // From 1583 on, Foundation must agree: a random instant on every 61st day and on the
+        // first days of every four-year cycle for 1600 years around 1970 (four eras of leap
+        // rules), and random instants up to the end of year 9999.
+        let gregorianStart: Int64 = -12_212_553_600_000  // 1583-01-01
+        var generator = SystemRandomNumberGenerator()
+        var instants: [Int64] = [-1, 0, 1, 86_399_999, 86_400_000, -86_400_000, -86_400_001, gregorianStart]
+        for day in stride(from: Int64(-141_349), to: 800 * 366, by: 1) where day % 61 == 0 || day % 1461 < 3 {
+            instants.append(day * 86_400_000 + Int64.random(in: 0..<86_400_000, using: &generator))
+        }
+        for _ in 0..<3000 {
+            instants.append(Int64.random(in: gregorianStart..<253_402_300_800_000, using: &generator))
+        }
+        for milliseconds in instants {
+            let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            // Far from 1970 a Double holds less than a millisecond: compare at the one it rounds to.
+            let held = Int64((date.timeIntervalSince1970 * 1000 + 0.0005).rounded(.down))
+            #expect(Timestamp.iso8601(date) == Timestamp.foundationISO8601(milliseconds: held), "\(milliseconds)")
+        }
     }
 }
