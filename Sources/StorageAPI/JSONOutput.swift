@@ -65,8 +65,8 @@ enum JSONOutput: Sendable {
                             text[index] = UInt8(ascii: "-")
                             index += 1
                         }
-                        text[index] = Self.hexDigits[Int(byte >> 4)]
-                        text[index + 1] = Self.hexDigits[Int(byte & 0xF)]
+                        text[index] = lowercaseHexDigit(byte >> 4)
+                        text[index + 1] = lowercaseHexDigit(byte & 0xF)
                         index += 2
                     }
                 }
@@ -93,8 +93,6 @@ enum JSONOutput: Sendable {
         case .stored(let document): JSONCompact.append(document.text, to: &output)
         }
     }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     private static func write(_ value: JSONValue, to output: inout [UInt8]) {
         switch value {

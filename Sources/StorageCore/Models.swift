@@ -234,7 +234,6 @@ public enum Timestamp {
         return (quotient, value - quotient * divisor)
     }
 
-
     /// The same text through Foundation's formatter, for years outside 1–9999.
     static func foundationISO8601(milliseconds: Int64) -> String {
         let (seconds, fraction) = floorDivision(milliseconds, 1000)

@@ -1,12 +1,16 @@
+/// The lower-case hexadecimal digit (ASCII) for `nibble` (0–15).
+public func lowercaseHexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+}
+
 extension Sequence where Element == UInt8 {
     /// Lower-case hexadecimal (digests in ETags and signatures).
     public var lowercaseHex: String {
-        let digits = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(underestimatedCount * 2)
         for byte in self {
-            bytes.append(digits[Int(byte >> 4)])
-            bytes.append(digits[Int(byte & 0xF)])
+            bytes.append(lowercaseHexDigit(byte >> 4))
+            bytes.append(lowercaseHexDigit(byte & 0xF))
         }
         return String(decoding: bytes, as: UTF8.self)
     }

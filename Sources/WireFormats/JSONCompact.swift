@@ -22,11 +22,15 @@ public enum JSONCompact {
                     case UInt8(ascii: "\""):
                         inString = false
                         index += 1
-                    case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
-                        flush(upTo: index)
-                        output += (bytes[index + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8
-                        index += 3
-                        runStart = index
+                    case 0xE2:
+                        if let escape = JSONString.lineSeparatorEscape(bytes, at: index) {
+                            flush(upTo: index)
+                            output += escape
+                            index += 3
+                            runStart = index
+                        } else {
+                            index += 1
+                        }
                     default:
                         index += 1
                     }

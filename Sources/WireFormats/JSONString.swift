@@ -34,10 +34,14 @@ public enum JSONString {
                 case UInt8(ascii: "\t"): output += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
                 case 0..<0x20:
                     output += "\\u00".utf8
-                    output += [hexDigit(byte >> 4), hexDigit(byte & 0xF)]
-                case 0xE2 where index + 1 < bytes.count && bytes[index] == 0x80 && (bytes[index + 1] == 0xA8 || bytes[index + 1] == 0xA9):
-                    output += (bytes[index + 1] == 0xA8 ? "\\u2028" : "\\u2029").utf8
-                    index += 2
+                    output += [lowercaseHexDigit(byte >> 4), lowercaseHexDigit(byte & 0xF)]
+                case 0xE2:
+                    if let escape = lineSeparatorEscape(bytes, at: index - 1) {
+                        output += escape
+                        index += 2
+                    } else {
+                        output.append(byte)
+                    }
                 default: output.append(byte)
                 }
             }
@@ -49,7 +53,17 @@ public enum JSONString {
         byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0xE2
     }
 
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    /// The escape for U+2028 or U+2029 if its three UTF-8 bytes start at `index`, else nil.
+    /// JSON allows both raw, but JavaScript before ES2019 ends a string literal at them.
+    static func lineSeparatorEscape(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> [UInt8]? {
+        guard index + 2 < bytes.count, bytes[index] == 0xE2, bytes[index + 1] == 0x80 else { return nil }
+        switch bytes[index + 2] {
+        case 0xA8: return lineSeparator
+        case 0xA9: return paragraphSeparator
+        default: return nil
+        }
     }
+
+    private static let lineSeparator = Array("\\u2028".utf8)
+    private static let paragraphSeparator = Array("\\u2029".utf8)
 }
